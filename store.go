@@ -1,0 +1,57 @@
+package healthcode
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the system of record. Every method is one transaction with one
+// "now" from the store's clock. Writers of facts re-evaluate the subject's
+// status in the same transaction and return it; a status that changed is
+// appended to the history with the fact as its cause.
+//
+// Lookups that find nothing return an *Error with ENOTFOUND; duplicates
+// return ECONFLICT with a message that says what is duplicated.
+type Store interface {
+	StatusService
+
+	// CreateResident enrolls r (already validated), filling in ID, Pseudonym
+	// and CreatedAt. passwordHash is empty for a dependent without a login.
+	CreateResident(ctx context.Context, r *Resident, passwordHash string) error
+	FindResidentByID(ctx context.Context, id int64) (*Resident, error)
+	FindResidentByDocument(ctx context.Context, t IDType, number string) (*Resident, error)
+	// FindLogin returns the resident with this phone number and their password hash.
+	FindLogin(ctx context.Context, phone string) (*Resident, string, error)
+	ListDependents(ctx context.Context, guardianID int64) ([]*Resident, error)
+
+	CreateSession(ctx context.Context, s *Session) error
+	// FindSession returns the unexpired session with this hash; EUNAUTHORIZED otherwise.
+	FindSession(ctx context.Context, hash []byte) (*Session, error)
+	DeleteSession(ctx context.Context, hash []byte) error
+	CreateAPIToken(ctx context.Context, t *APIToken) error
+	// FindAPIToken returns the unrevoked token with this hash; EUNAUTHORIZED otherwise.
+	FindAPIToken(ctx context.Context, hash []byte) (*APIToken, error)
+
+	AddDeclaration(ctx context.Context, d *Declaration) (Status, error)
+	ListDeclarations(ctx context.Context, residentID int64) ([]Declaration, error)
+	AddTestResult(ctx context.Context, t *TestResult) (Status, error)
+	AddVaccination(ctx context.Context, v *Vaccination) (Status, error)
+	CreateCase(ctx context.Context, c *Case) (Status, error)
+	FindCase(ctx context.Context, id int64) (*Case, error)
+	// DischargeCase records the discharge; EINVALID if already discharged.
+	DischargeCase(ctx context.Context, caseID int64, at time.Time) (*Case, Status, error)
+	// AddAreaRisk records the designation and re-evaluates every resident who
+	// declared a visit to a covered region in the last 14 days; it returns how many.
+	AddAreaRisk(ctx context.Context, a *AreaRisk) (int, error)
+	ListAreaRisks(ctx context.Context) ([]AreaRisk, error)
+	AddContactDesignation(ctx context.Context, c *ContactDesignation) (Status, error)
+
+	// LoadFacts gathers everything the rules may look at for one resident.
+	LoadFacts(ctx context.Context, residentID int64) (*Facts, error)
+
+	// PublishRuleSet records rs as published (idempotent per version) and sets
+	// rs.PublishedAt to the time it was first published.
+	PublishRuleSet(ctx context.Context, rs *RuleSet) error
+
+	Close() error
+}
