@@ -92,3 +92,26 @@ func (p Problems) Err(what string) error {
 	}
 	return &Error{Code: EINVALID, Message: msg, Fields: p}
 }
+
+// Merge adds the field errors of err (an *Error from a Validate method) to p,
+// skipping fields p already has a problem with, so that one mistake is
+// reported once. Any other non-nil error is added under "request".
+func (p *Problems) Merge(err error) {
+	if err == nil {
+		return
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		p.Add("request", "%v", err)
+		return
+	}
+	have := map[string]bool{}
+	for _, f := range *p {
+		have[f.Field] = true
+	}
+	for _, f := range e.Fields {
+		if !have[f.Field] {
+			*p = append(*p, f)
+		}
+	}
+}
