@@ -1,0 +1,105 @@
+// Package code makes and checks the signed health code a resident shows at a
+// checkpoint, and draws and reads its QR picture.
+//
+// # Payload
+//
+// A code is the text "HQ1:" followed by the base45 (RFC 9285) encoding of an
+// untagged COSE_Sign1 (RFC 9052) whose payload is a CWT claims set (RFC 8392)
+// in deterministic CBOR, signed with Ed25519 (COSE alg EdDSA, -8). The text
+// uses only QR alphanumeric characters, so the QR uses alphanumeric mode.
+//
+//	COSE_Sign1 = [
+//	  protected:   bstr .cbor {1: -8, 4: kid},  ; alg EdDSA, key id
+//	  unprotected: {},
+//	  payload:     bstr .cbor claims,
+//	  signature:   bstr .size 64,
+//	]
+//	claims = {
+//	   6: iat,            ; issued at, unix seconds
+//	   4: exp,            ; expires at, unix seconds
+//	  -1: bstr .size 5,   ; subject pseudonym (8 base32 characters in Claims)
+//	  ? -2: uint,         ; state: colour 0 green, 1 yellow, 2 red; +4 vaccinated (phone codes only)
+//	  -3: tstr,           ; masked name, e.g. "张*丰" or "J*** SMITH"
+//	  -4: uint,           ; birth year
+//	  ? -5: 1,            ; kind: absent for a phone code, 1 for a paper code
+//	  ? -6: uint,         ; status-list index (paper codes only)
+//	}
+//
+// The key id (kid) is the first KeyIDLen bytes of the SHA-256 of the raw
+// 32-byte Ed25519 public key. It sits in the protected header, so it is
+// signed. There is no iss claim: the issuing region is the region of the
+// trust-list entry whose key verified the signature, which a verifier
+// learns from the trusted list, not from the code. Several trusted keys may
+// share a kid; Verify tries each.
+//
+// The HQ1 prefix names this layout. A code carrying a claim that is not
+// listed above is malformed; a new layout gets a new prefix.
+//
+// # Size
+//
+// A typical phone code (three-character Chinese name, or "John Smith") is
+// at most 178 characters, which fits a version 7 QR code at error-correction
+// level M. KeyIDLen is 2 rather than 4 for that reason: with a 4-byte kid the
+// phone code for "John Smith" is 181 characters and needs version 8. A
+// shorter kid only means that more keys may share one, which Verify handles.
+//
+// # Verification
+//
+// Verify checks, in order: the prefix, the size, base45, the CBOR and
+// COSE_Sign1 structure, the key id against the caller's trusted keys, the
+// signature, the claims' encoding, the key's validity at the moment of
+// issue, the validity window of the code, and the sanity of the claims.
+// Every rejection is a *VerifyError whose Reason says which check failed.
+package code
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"time"
+)
+
+// Prefix starts every health code.
+const Prefix = "HQ1:"
+
+// MaxPayloadLen is the longest code, in characters, that Verify accepts.
+const MaxPayloadLen = 1024
+
+// KeyIDLen is the length in bytes of a key id.
+const KeyIDLen = 2
+
+// ClockSkew is how far in the future a code's issue time may be before
+// Verify calls it not yet valid.
+const ClockSkew = 2 * time.Minute
+
+// KeyID returns the key id of an Ed25519 public key: the first KeyIDLen
+// bytes of the SHA-256 of the raw key.
+func KeyID(pub ed25519.PublicKey) []byte {
+	sum := sha256.Sum256(pub)
+	return sum[:KeyIDLen:KeyIDLen]
+}
+
+// Key is one trusted issuer key.
+type Key struct {
+	KID       []byte
+	Region    string // the issuing region's 6-digit code
+	Public    ed25519.PublicKey
+	NotBefore time.Time // codes issued before this are not accepted
+	NotAfter  time.Time // codes issued after this are not accepted; zero means no end
+}
+
+// ValidAt reports whether the key may sign a code issued at t.
+func (k Key) ValidAt(t time.Time) bool {
+	return !t.Before(k.NotBefore) && (k.NotAfter.IsZero() || !t.After(k.NotAfter))
+}
+
+// KeyResolver finds the trusted keys with a key id. It returns nothing for
+// an unknown key id. Implementations must be safe for concurrent use.
+type KeyResolver interface {
+	LookupKey(kid []byte) []Key
+}
+
+// KeyResolverFunc adapts a function to KeyResolver.
+type KeyResolverFunc func(kid []byte) []Key
+
+// LookupKey calls f.
+func (f KeyResolverFunc) LookupKey(kid []byte) []Key { return f(kid) }

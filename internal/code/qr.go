@@ -1,0 +1,286 @@
+package code
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"strconv"
+
+	"github.com/makiuchi-d/gozxing"
+	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
+	qrcode "github.com/yeqown/go-qrcode/v2"
+
+	"healthcode"
+)
+
+// Picture layout, in modules: a frame in the status colour around a white
+// quiet zone around the symbol.
+const (
+	quietModules = 4
+	frameModules = 3
+	// MaxPNGSize is the largest PNG side RenderPNG draws, in pixels.
+	MaxPNGSize = 4096
+)
+
+// frameColor returns the frame colour for a status colour: black for a
+// paper code or an unknown colour.
+func frameColor(c healthcode.Color) color.RGBA {
+	switch c {
+	case healthcode.Green:
+		return color.RGBA{0x1a, 0x7f, 0x37, 0xff}
+	case healthcode.Yellow:
+		return color.RGBA{0xd4, 0xa0, 0x00, 0xff}
+	case healthcode.Red:
+		return color.RGBA{0xc6, 0x28, 0x28, 0xff}
+	}
+	return color.RGBA{0, 0, 0, 0xff}
+}
+
+// qrSymbol encodes payload as a QR symbol at error-correction level M in
+// alphanumeric mode and returns its modules (true is dark), indexed [y][x],
+// and its version.
+func qrSymbol(payload string) (modules [][]bool, version int, err error) {
+	if payload == "" {
+		return nil, 0, errors.New("qr: nothing to encode")
+	}
+	if len(payload) > MaxPayloadLen {
+		return nil, 0, fmt.Errorf("qr: the text is %d characters; the limit is %d", len(payload), MaxPayloadLen)
+	}
+	for i := 0; i < len(payload); i++ {
+		if base45Values[payload[i]] == 0 { // the base45 alphabet is the QR alphanumeric set
+			return nil, 0, fmt.Errorf("qr: %s at character %d cannot be encoded in alphanumeric mode", quoteChar(payload[i]), i)
+		}
+	}
+	defer func() { // the library panics instead of returning some errors
+		if r := recover(); r != nil {
+			modules, version, err = nil, 0, fmt.Errorf("qr: %v", r)
+		}
+	}()
+	q, err := qrcode.NewWith(payload,
+		qrcode.WithErrorCorrectionLevel(qrcode.ErrorCorrectionMedium),
+		qrcode.WithEncodingMode(qrcode.EncModeAlphanumeric))
+	if err != nil {
+		return nil, 0, fmt.Errorf("qr: %w", err)
+	}
+	var w bitmapWriter
+	if err := q.Save(&w); err != nil {
+		return nil, 0, fmt.Errorf("qr: %w", err)
+	}
+	return w.bitmap, (q.Dimension() - 17) / 4, nil
+}
+
+// bitmapWriter is a qrcode.Writer that keeps the symbol's modules.
+type bitmapWriter struct{ bitmap [][]bool }
+
+func (w *bitmapWriter) Write(m qrcode.Matrix) error { w.bitmap = m.Bitmap(); return nil }
+func (w *bitmapWriter) Close() error                { return nil }
+
+// QRVersion returns the QR version (1-40) that RenderPNG and RenderSVG use
+// for payload: the smallest that holds it at error-correction level M in
+// alphanumeric mode.
+func QRVersion(payload string) (int, error) {
+	_, v, err := qrSymbol(payload)
+	return v, err
+}
+
+// RenderPNG draws payload as a QR code inside a frame in the status colour
+// (black for a paper code: pass an empty colour). The picture is square and
+// at most px pixels wide: the largest whole number of pixels per module that
+// fits. It is an error if px leaves less than one pixel per module.
+func RenderPNG(payload string, c healthcode.Color, px int) ([]byte, error) {
+	modules, _, err := qrSymbol(payload)
+	if err != nil {
+		return nil, err
+	}
+	border := quietModules + frameModules
+	total := len(modules) + 2*border
+	if px > MaxPNGSize {
+		return nil, fmt.Errorf("qr: %d pixels is larger than the limit of %d", px, MaxPNGSize)
+	}
+	scale := px / total
+	if scale < 1 {
+		return nil, fmt.Errorf("qr: %d pixels is too small; this code needs at least %d", px, total)
+	}
+	size := scale * total
+	img := image.NewPaletted(image.Rect(0, 0, size, size), color.Palette{color.White, color.Black, frameColor(c)})
+	const white, black, frame = 0, 1, 2
+	fill := func(x0, y0, x1, y1 int, idx uint8) {
+		for y := y0; y < y1; y++ {
+			row := img.Pix[y*img.Stride:]
+			for x := x0; x < x1; x++ {
+				row[x] = idx
+			}
+		}
+	}
+	f := frameModules * scale
+	fill(0, 0, size, size, frame)
+	fill(f, f, size-f, size-f, white)
+	off := border * scale
+	for y, row := range modules {
+		for x, dark := range row {
+			if dark {
+				fill(off+x*scale, off+y*scale, off+(x+1)*scale, off+(y+1)*scale, black)
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, img); err != nil {
+		return nil, fmt.Errorf("qr: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// RenderSVG draws payload like RenderPNG, as a scalable SVG picture (one
+// module is one user unit): a rectangle in the frame colour, a white one for
+// the quiet zone, and one path of horizontal runs for the dark modules.
+func RenderSVG(payload string, c healthcode.Color) ([]byte, error) {
+	modules, _, err := qrSymbol(payload)
+	if err != nil {
+		return nil, err
+	}
+	border := quietModules + frameModules
+	total := len(modules) + 2*border
+	fc := frameColor(c)
+	label := "health code"
+	if c.Severity() >= 0 {
+		label = string(c) + " health code"
+	}
+	var b bytes.Buffer
+	t := strconv.Itoa(total)
+	inner := strconv.Itoa(total - 2*frameModules)
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %s %s" shape-rendering="crispEdges" role="img" aria-label="%s">`, t, t, label)
+	fmt.Fprintf(&b, `<rect width="%s" height="%s" fill="#%02x%02x%02x"/>`, t, t, fc.R, fc.G, fc.B)
+	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%s" height="%s" fill="#fff"/>`, frameModules, frameModules, inner, inner)
+	b.WriteString(`<path fill="#000" d="`)
+	for y, row := range modules {
+		for x := 0; x < len(row); {
+			if !row[x] {
+				x++
+				continue
+			}
+			run := 1
+			for x+run < len(row) && row[x+run] {
+				run++
+			}
+			fmt.Fprintf(&b, "M%d %dh%dv1h-%dz", x+border, y+border, run, run)
+			x += run
+		}
+	}
+	b.WriteString(`"/></svg>`)
+	return b.Bytes(), nil
+}
+
+// ErrNoQRCode means a picture holds no readable QR code.
+var ErrNoQRCode = errors.New("no readable QR code in the picture")
+
+// Limits on pictures DecodeImage reads.
+const (
+	maxImagePixels = 40 << 20 // a 40-megapixel photo
+	decodeMaxSide  = 1200     // larger pictures are also tried scaled down to this
+)
+
+// DecodeImage reads the health code in a PNG or JPEG picture, such as a
+// screenshot or a photo of a phone or paper code. It returns ErrNoQRCode
+// (wrapped) when it finds no QR code, and a *VerifyError with reason
+// not_a_code when the QR code holds something other than a health code. It
+// does not verify the code.
+func DecodeImage(data []byte) (string, error) {
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("read picture: not a PNG or JPEG picture: %w", err)
+	}
+	if format != "png" && format != "jpeg" {
+		return "", fmt.Errorf("read picture: %s pictures are not read; send a PNG or JPEG", format)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxImagePixels {
+		return "", fmt.Errorf("read picture: %dx%d pixels is larger than the limit of %d megapixels", cfg.Width, cfg.Height, maxImagePixels>>20)
+	}
+	var img image.Image
+	if format == "png" {
+		img, err = png.Decode(bytes.NewReader(data))
+	} else {
+		img, err = jpeg.Decode(bytes.NewReader(data))
+	}
+	if err != nil {
+		return "", fmt.Errorf("read picture: %w", err)
+	}
+	text, err := scanQR(img)
+	if err != nil {
+		return "", err
+	}
+	if verr := checkPrefix(text); verr != nil {
+		return "", verr
+	}
+	return text, nil
+}
+
+// scanQR finds a QR code in img: first in the grey picture as it is, then
+// scaled down (which helps with large, noisy photos), each also inverted
+// (light modules on a dark background).
+func scanQR(img image.Image) (string, error) {
+	grey := toGrey(img, 1)
+	sources := []gozxing.LuminanceSource{luminance(grey)}
+	if side := max(grey.Rect.Dx(), grey.Rect.Dy()); side > decodeMaxSide {
+		sources = append(sources, luminance(toGrey(grey, (side+decodeMaxSide-1)/decodeMaxSide)))
+	}
+	hints := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
+	reader := gozxingqr.NewQRCodeReader()
+	for _, inverted := range []bool{false, true} {
+		for _, src := range sources {
+			if inverted {
+				src = gozxing.NewInvertedLuminanceSource(src)
+			}
+			for _, binarizer := range []func(gozxing.LuminanceSource) gozxing.Binarizer{gozxing.NewHybridBinarizer, gozxing.NewGlobalHistgramBinarizer} {
+				bmp, err := gozxing.NewBinaryBitmap(binarizer(src))
+				if err != nil {
+					continue
+				}
+				if res, err := reader.Decode(bmp, hints); err == nil {
+					return res.GetText(), nil
+				}
+			}
+		}
+	}
+	return "", fmt.Errorf("read picture: %w", ErrNoQRCode)
+}
+
+// toGrey returns img in grey, each pixel the mean of a factor x factor
+// block. Transparent pixels count as white, as on a screen.
+func toGrey(img image.Image, factor int) *image.Gray {
+	b := img.Bounds()
+	w, h := (b.Dx()+factor-1)/factor, (b.Dy()+factor-1)/factor
+	out := image.NewGray(image.Rect(0, 0, w, h))
+	src, isGrey := img.(*image.Gray)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			var sum, n uint32
+			for dy := 0; dy < factor && y*factor+dy < b.Dy(); dy++ {
+				for dx := 0; dx < factor && x*factor+dx < b.Dx(); dx++ {
+					px, py := b.Min.X+x*factor+dx, b.Min.Y+y*factor+dy
+					if isGrey {
+						sum += uint32(src.Pix[src.PixOffset(px, py)])
+					} else {
+						r, g, bl, a := img.At(px, py).RGBA() // premultiplied, 16 bits
+						sum += ((299*r+587*g+114*bl)/1000 + 0xffff - a) >> 8
+					}
+					n++
+				}
+			}
+			out.Pix[y*out.Stride+x] = uint8(sum / n)
+		}
+	}
+	return out
+}
+
+func luminance(g *image.Gray) gozxing.LuminanceSource {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	src, err := gozxing.NewPlanarYUVLuminanceSource(g.Pix, g.Stride, h, 0, 0, w, h, false)
+	if err != nil { // cannot happen: the rectangle is the whole picture
+		return gozxing.NewLuminanceSourceFromImage(g)
+	}
+	return src
+}

@@ -1,0 +1,45 @@
+package code
+
+import (
+	"errors"
+	"time"
+
+	"healthcode"
+)
+
+// Verdict is what a checkpoint learns from a code: the JSON printed by
+// `healthcode verify` and returned by POST /api/v1/verify. A rejected code
+// has Valid false and a Reason that says why.
+type Verdict struct {
+	Valid          bool             `json:"valid"`
+	Color          healthcode.Color `json:"color,omitempty"` // empty for a paper code: its colour comes from the status list
+	Vaccinated     bool             `json:"vaccinated"`
+	Kind           Kind             `json:"kind,omitempty"`
+	Issuer         string           `json:"issuer,omitempty"` // region code of the key that signed it
+	Subject        string           `json:"subject,omitempty"`
+	SubjectDisplay string           `json:"subject_display,omitempty"` // masked name
+	BirthYear      int              `json:"birth_year,omitempty"`
+	IssuedAt       string           `json:"issued_at,omitempty"`
+	ExpiresAt      string           `json:"expires_at,omitempty"`
+	StatusIndex    int              `json:"status_index,omitempty"`
+	RejectCode     string           `json:"reject_code,omitempty"` // machine-readable reason: expired, bad_signature, ...
+	Reason         string           `json:"reason,omitempty"`      // for people
+}
+
+// Check verifies payload at now against keys and says what a checkpoint
+// should show.
+func Check(payload string, keys KeyResolver, now time.Time) Verdict {
+	c, k, err := Verify(payload, keys, now)
+	if err != nil {
+		v := Verdict{Reason: err.Error(), RejectCode: Malformed}
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			v.RejectCode = ve.Reason
+		}
+		return v
+	}
+	return Verdict{Valid: true, Color: c.Color, Vaccinated: c.Vaccinated, Kind: c.Kind, Issuer: k.Region,
+		Subject: c.Subject, SubjectDisplay: c.MaskedName, BirthYear: c.BirthYear,
+		IssuedAt: c.IssuedAt.UTC().Format(time.RFC3339), ExpiresAt: c.ExpiresAt.UTC().Format(time.RFC3339),
+		StatusIndex: c.StatusIndex, Reason: "valid code issued by region " + k.Region}
+}
