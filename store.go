@@ -31,6 +31,10 @@ type Store interface {
 	CreateAPIToken(ctx context.Context, t *APIToken) error
 	// FindAPIToken returns the unrevoked token with this hash; EUNAUTHORIZED otherwise.
 	FindAPIToken(ctx context.Context, hash []byte) (*APIToken, error)
+	// RevokeAPIToken revokes a token from now on; ENOTFOUND for an unknown id.
+	RevokeAPIToken(ctx context.Context, id int64) error
+	// CountAPITokens returns how many unrevoked tokens have role.
+	CountAPITokens(ctx context.Context, role Role) (int, error)
 
 	AddDeclaration(ctx context.Context, d *Declaration) (Status, error)
 	ListDeclarations(ctx context.Context, residentID int64) ([]Declaration, error)
@@ -53,5 +57,7 @@ type Store interface {
 	// rs.PublishedAt to the time it was first published.
 	PublishRuleSet(ctx context.Context, rs *RuleSet) error
 
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
 	Close() error
 }

@@ -1,0 +1,295 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"healthcode"
+)
+
+const statusColumns = `color, vaccinated, reasons, computed_at, valid_until, rule_set_version`
+
+// scanStatus reads statusColumns (then extra).
+func (db *DB) scanStatus(s scanner, extra ...any) (healthcode.Status, error) {
+	var st healthcode.Status
+	var color, reasons string
+	var computed, validUntil sql.NullInt64
+	dest := append([]any{&color, &st.Vaccinated, &reasons, &computed, &validUntil, &st.RuleSetVersion}, extra...)
+	if err := s.Scan(dest...); err != nil {
+		return healthcode.Status{}, err
+	}
+	st.Color, st.ComputedAt, st.ValidUntil = healthcode.Color(color), instant(computed), instant(validUntil)
+	if err := json.Unmarshal([]byte(reasons), &st.Reasons); err != nil {
+		return healthcode.Status{}, fmt.Errorf("status reasons: %w", err)
+	}
+	return normalizeStatus(st), nil
+}
+
+// normalizeStatus gives a status the form it has when read back from the
+// database: times in UTC at microsecond precision, no empty reason list.
+func normalizeStatus(st healthcode.Status) healthcode.Status {
+	utc := func(t time.Time) time.Time {
+		if t.IsZero() {
+			return t
+		}
+		return t.UTC()
+	}
+	st.ComputedAt, st.ValidUntil = utc(truncate(st.ComputedAt)), utc(truncate(st.ValidUntil))
+	if len(st.Reasons) == 0 {
+		st.Reasons = nil
+	}
+	for i := range st.Reasons {
+		r := &st.Reasons[i]
+		r.Since, r.Until = utc(r.Since), utc(r.Until)
+	}
+	return st
+}
+
+// fresh reports whether a cached status may be shown at now: it has not
+// passed its ValidUntil and the evaluator runs the rule set it came from. A
+// status without a ValidUntil is never fresh.
+func fresh(st healthcode.Status, now time.Time, version string) bool {
+	return now.Before(st.ValidUntil) && st.RuleSetVersion == version
+}
+
+func (db *DB) ruleSetVersion() string {
+	if rs := db.eval.RuleSet(); rs != nil {
+		return rs.Version
+	}
+	return ""
+}
+
+// CurrentStatus returns the resident's status. When the cached one is fresh
+// that is a single read by primary key; otherwise the status is re-evaluated
+// and stored, and a change is added to the history with its cause (the rules
+// that started or ended, or the newly published rule set).
+func (db *DB) CurrentStatus(ctx context.Context, residentID int64) (healthcode.Status, error) {
+	version := db.ruleSetVersion()
+	st, err := db.scanStatus(db.read.QueryRowContext(ctx,
+		`SELECT `+statusColumns+` FROM statuses WHERE resident_id = $1`, residentID))
+	switch {
+	case err == nil && fresh(st, db.now(), version):
+		return st, nil
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return healthcode.Status{}, db.wrap("current status", err)
+	}
+	err = db.update(ctx, "current status", func(tx *sql.Tx, now time.Time) error {
+		if err := db.lockResident(ctx, tx, residentID); err != nil {
+			return err
+		}
+		// Another request may have refreshed it meanwhile.
+		prev, err := db.scanStatus(tx.QueryRowContext(ctx,
+			`SELECT `+statusColumns+` FROM statuses WHERE resident_id = $1`, residentID))
+		if err == nil && fresh(prev, now, version) {
+			st = prev
+			return nil
+		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		st, err = db.refreshStatus(ctx, tx, now, residentID, "")
+		return err
+	})
+	if err != nil {
+		return healthcode.Status{}, err
+	}
+	return st, nil
+}
+
+// refreshStatus evaluates the resident's facts at now, stores the status and,
+// when it is not Equivalent to the stored one (or there was none), appends it
+// to the history with cause; an empty cause is derived from the difference.
+// The caller holds the resident's lock.
+func (db *DB) refreshStatus(ctx context.Context, tx *sql.Tx, now time.Time, residentID int64, cause string) (healthcode.Status, error) {
+	prev, err := db.scanStatus(tx.QueryRowContext(ctx,
+		`SELECT `+statusColumns+` FROM statuses WHERE resident_id = $1`, residentID))
+	hadPrev := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return healthcode.Status{}, err
+	}
+	facts, err := db.loadFacts(ctx, tx, residentID)
+	if err != nil {
+		return healthcode.Status{}, err
+	}
+	st, err := db.eval.Evaluate(facts, now)
+	if err != nil {
+		return healthcode.Status{}, fmt.Errorf("evaluate status of resident %d: %w", residentID, err)
+	}
+	if st.Color.Severity() < 0 {
+		return healthcode.Status{}, fmt.Errorf("evaluate status of resident %d: unknown colour %q", residentID, st.Color)
+	}
+	// Return what reads back the same.
+	st.ComputedAt = now
+	if st.RuleSetVersion == "" {
+		st.RuleSetVersion = db.ruleSetVersion()
+	}
+	st = normalizeStatus(st)
+	reasons, err := json.Marshal(nonNil(st.Reasons))
+	if err != nil {
+		return healthcode.Status{}, fmt.Errorf("encode reasons: %w", err)
+	}
+
+	_, err = tx.ExecContext(ctx, `INSERT INTO statuses (resident_id, color, vaccinated, reasons, computed_at,
+    valid_until, rule_set_version)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (resident_id) DO UPDATE SET color = excluded.color, vaccinated = excluded.vaccinated,
+    reasons = excluded.reasons, computed_at = excluded.computed_at, valid_until = excluded.valid_until,
+    rule_set_version = excluded.rule_set_version`,
+		residentID, string(st.Color), st.Vaccinated, string(reasons), now.UnixMicro(), micros(st.ValidUntil),
+		st.RuleSetVersion)
+	if err != nil {
+		return healthcode.Status{}, fmt.Errorf("store status: %w", err)
+	}
+	if hadPrev && st.Equivalent(prev) {
+		return st, nil
+	}
+	switch {
+	case cause != "":
+	case !hadPrev:
+		cause = "first evaluation"
+	default:
+		cause = changeCause(prev, st)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO status_history (resident_id, at, color, vaccinated, reasons,
+    valid_until, rule_set_version, cause)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		residentID, now.UnixMicro(), string(st.Color), st.Vaccinated, string(reasons), micros(st.ValidUntil),
+		st.RuleSetVersion, cause)
+	if err != nil {
+		return healthcode.Status{}, fmt.Errorf("append status history: %w", err)
+	}
+	return st, nil
+}
+
+// changeCause explains a change that no new fact caused: a newly published
+// rule set, or time passing so that rules ended, started or changed (another
+// item of theirs is now the one reported, or its end moved).
+func changeCause(prev, next healthcode.Status) string {
+	if prev.RuleSetVersion != next.RuleSetVersion {
+		return "rule set " + next.RuleSetVersion + " published"
+	}
+	var ended, started, changed []string
+	add := func(list *[]string, id string) {
+		if !slices.Contains(*list, id) {
+			*list = append(*list, id)
+		}
+	}
+	find := func(st healthcode.Status, id string) []healthcode.Reason {
+		var rs []healthcode.Reason
+		for _, r := range st.Reasons {
+			if r.Rule == id {
+				rs = append(rs, r)
+			}
+		}
+		return rs
+	}
+	same := func(a, b []healthcode.Reason) bool {
+		return slices.EqualFunc(a, b, func(x, y healthcode.Reason) bool {
+			return x.Message == y.Message && x.Since.Equal(y.Since) && x.Until.Equal(y.Until)
+		})
+	}
+	for _, r := range prev.Reasons {
+		if after := find(next, r.Rule); len(after) == 0 {
+			add(&ended, r.Rule)
+		} else if !same(find(prev, r.Rule), after) {
+			add(&changed, r.Rule)
+		}
+	}
+	for _, r := range next.Reasons {
+		if len(find(prev, r.Rule)) == 0 {
+			add(&started, r.Rule)
+		}
+	}
+	var parts []string
+	for _, c := range []struct {
+		ids  []string
+		verb string
+	}{{ended, "ended"}, {started, "started"}, {changed, "changed"}} {
+		switch len(c.ids) {
+		case 0:
+		case 1:
+			parts = append(parts, "rule "+c.ids[0]+" "+c.verb)
+		default:
+			parts = append(parts, "rules "+strings.Join(c.ids, ", ")+" "+c.verb)
+		}
+	}
+	if len(parts) == 0 {
+		return "time: re-evaluated"
+	}
+	return "time: " + strings.Join(parts, "; ")
+}
+
+// StatusHistory returns every change of the resident's status, oldest
+// first; ENOTFOUND if there is no such resident.
+func (db *DB) StatusHistory(ctx context.Context, residentID int64) ([]healthcode.StatusChange, error) {
+	var hs []healthcode.StatusChange
+	err := db.view(ctx, "status history", func(tx *sql.Tx, _ time.Time) error {
+		err := queryAll(ctx, tx, func(rows *sql.Rows) error {
+			c := healthcode.StatusChange{ResidentID: residentID}
+			var err error
+			c.Status, err = db.scanStatus(rows, &c.ID, &c.Cause)
+			c.At = c.Status.ComputedAt
+			hs = append(hs, c)
+			return err
+		}, `SELECT color, vaccinated, reasons, at, valid_until, rule_set_version, id, cause
+FROM status_history WHERE resident_id = $1 ORDER BY id`, residentID)
+		if err != nil || len(hs) > 0 {
+			return err
+		}
+		if ok, err := residentExists(ctx, tx, residentID); err != nil {
+			return err
+		} else if !ok {
+			return residentNotFound(residentID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if hs == nil {
+		hs = []healthcode.StatusChange{}
+	}
+	return hs, nil
+}
+
+// PublishRuleSet records rs as published, once per version, and sets
+// rs.PublishedAt to when its version was first published.
+func (db *DB) PublishRuleSet(ctx context.Context, rs *healthcode.RuleSet) error {
+	if rs.Version == "" {
+		return healthcode.Errorf(healthcode.EINVALID, "publish rule set: the rule set has no version")
+	}
+	var publishedAt time.Time
+	var inserted bool
+	err := db.update(ctx, "publish rule set", func(tx *sql.Tx, now time.Time) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO rule_sets (version, name, source, published_at)
+VALUES ($1, $2, $3, $4) ON CONFLICT (version) DO NOTHING`,
+			rs.Version, rs.Name, string(rs.Source), now.UnixMicro())
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		inserted = n > 0
+		var at sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT published_at FROM rule_sets WHERE version = $1`, rs.Version).Scan(&at); err != nil {
+			return err
+		}
+		publishedAt = instant(at)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	rs.PublishedAt = publishedAt
+	if inserted {
+		db.log.Info("rule set published", "version", rs.Version)
+	}
+	return nil
+}
