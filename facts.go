@@ -199,7 +199,7 @@ func (c *Case) Validate(now time.Time) error {
 	if c.SampleDate.After(now) {
 		p.Add("sample_date", "is in the future")
 	}
-	if len(c.Note) > 500 {
+	if len([]rune(c.Note)) > 500 {
 		p.Add("note", "is longer than 500 characters")
 	}
 	return p.Err("invalid case")
@@ -227,9 +227,11 @@ type AreaRisk struct {
 	RecordedBy string
 }
 
-// Covers reports whether the area designation applies to region on day.
+// Covers reports whether the area designation applies to region on the
+// civil day that starts at day: it does if it was in force at any moment of
+// that day (a designation from 10:00 covers a visit declared for that date).
 func (a *AreaRisk) Covers(region string, day time.Time) bool {
-	return strings.HasPrefix(region, a.Prefix) && !day.Before(a.From) && (a.To.IsZero() || day.Before(a.To))
+	return strings.HasPrefix(region, a.Prefix) && day.Add(24*time.Hour).After(a.From) && (a.To.IsZero() || day.Before(a.To))
 }
 
 // Validate checks an area designation.

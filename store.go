@@ -42,7 +42,7 @@ type Store interface {
 	AddVaccination(ctx context.Context, v *Vaccination) (Status, error)
 	CreateCase(ctx context.Context, c *Case) (Status, error)
 	FindCase(ctx context.Context, id int64) (*Case, error)
-	// DischargeCase records the discharge; EINVALID if already discharged.
+	// DischargeCase records the discharge; ECONFLICT if already discharged.
 	DischargeCase(ctx context.Context, caseID int64, at time.Time) (*Case, Status, error)
 	// AddAreaRisk records the designation and re-evaluates every resident who
 	// declared a visit to a covered region in the last 14 days; it returns how many.

@@ -262,7 +262,7 @@ func (db *DB) DischargeCase(ctx context.Context, caseID int64, at time.Time) (*h
 		}
 		switch {
 		case c.Discharged():
-			return healthcode.Errorf(healthcode.EINVALID, "case %d was already discharged at %s", caseID,
+			return healthcode.Errorf(healthcode.ECONFLICT, "case %d was already discharged at %s", caseID,
 				c.DischargedAt.Format(time.RFC3339))
 		case dischargedAt.After(now.Add(5 * time.Minute)):
 			return healthcode.Errorf(healthcode.EINVALID, "invalid discharge: discharged_at is in the future")

@@ -1,0 +1,137 @@
+// Command healthcode is the health-code platform: the server and the
+// operator and device tools, as subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+const usage = `healthcode: a health-code platform for a public-health authority.
+
+Usage:
+  healthcode serve   [--addr ADDR] [--data DIR] [--db URL] [--region CODE] [--region-name NAME]
+  healthcode token create --role ROLE [--name NAME] [--data DIR] [--db URL]
+  healthcode verify --trust FILE|URL [--at RFC3339] PAYLOAD|IMAGE.png
+  healthcode version
+
+Every flag can also be set by an environment variable: --region-name is
+HEALTHCODE_REGION_NAME; HEALTHCODE_DB_FILE reads the value of --db from a file.
+Run "healthcode COMMAND -h" for a command's flags.
+`
+
+// exitError carries a process exit code other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.err != nil {
+				fmt.Fprintln(os.Stderr, "healthcode:", ee.err)
+			}
+			os.Exit(ee.code)
+		}
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "healthcode:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// usageError is a mistake in how the command was called: exit status 2.
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// run is the whole program; tests call it too.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError("a command is required")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, getenv, stdout, stderr)
+	case "token":
+		if len(rest) == 0 || rest[0] != "create" {
+			return usageError("usage: healthcode token create --role ROLE [--name NAME]")
+		}
+		return runTokenCreate(ctx, rest[1:], getenv, stdout, stderr)
+	case "verify":
+		return runVerify(ctx, rest, getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "healthcode", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError("unknown command %q", cmd)
+}
+
+const version = "0.1.0"
+
+// applyEnv sets every flag not given on the command line from
+// HEALTHCODE_<FLAG> or, for secrets kept in files, HEALTHCODE_<FLAG>_FILE.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		name := "HEALTHCODE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v := getenv(name)
+		if v == "" {
+			if path := getenv(name + "_FILE"); path != "" {
+				b, rerr := os.ReadFile(path)
+				if rerr != nil {
+					err = fmt.Errorf("%s_FILE: %w", name, rerr)
+					return
+				}
+				v = strings.TrimSpace(string(b))
+			}
+		}
+		if v != "" {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = usageError("%s=%q: %v", name, v, serr)
+			}
+		}
+	})
+	return err
+}
+
+// parseFlags parses args, then the environment.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError("%v", err)
+	}
+	return applyEnv(fs, getenv)
+}

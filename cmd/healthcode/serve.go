@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"healthcode"
+	"healthcode/internal/code"
+	"healthcode/internal/secure"
+	"healthcode/internal/trust"
+	"healthcode/internal/web"
+)
+
+// serveConfig is everything `healthcode serve` is told, validated once.
+type serveConfig struct {
+	storageConfig
+	Addr         string
+	Region       string
+	RegionName   string
+	Timezone     string
+	CodeLifetime time.Duration
+	LogLevel     string
+	SecureCookie bool
+}
+
+func (c *serveConfig) validate() error {
+	if !healthcode.ValidRegionCode(c.Region) {
+		return usageError("--region must be a 6-digit administrative-division code such as 330100, not %q", c.Region)
+	}
+	if c.CodeLifetime < 30*time.Second || c.CodeLifetime > time.Hour {
+		return usageError("--code-lifetime must be between 30s and 1h, not %s", c.CodeLifetime)
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil {
+		return usageError("--timezone %q: %v", c.Timezone, err)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return usageError("--log-level must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.register(fs)
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&cfg.Region, "region", "330100", "this region's 6-digit administrative-division code")
+	fs.StringVar(&cfg.RegionName, "region-name", "Hangzhou", "this region's name, for people")
+	fs.StringVar(&cfg.Timezone, "timezone", "Asia/Shanghai", "the region's time zone; civil dates are read in it")
+	fs.DurationVar(&cfg.CodeLifetime, "code-lifetime", 5*time.Minute, "how long a phone code is valid")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&cfg.SecureCookie, "secure-cookie", false, "mark the session cookie Secure (set when served over HTTPS)")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("serve takes no arguments, got %q", fs.Args())
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	loc, _ := time.LoadLocation(cfg.Timezone)
+	clock := healthcode.SystemClock
+
+	db, engine, err := cfg.openStore(ctx, clock, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	key, err := cfg.loadSigningKey(clock.Now())
+	if err != nil {
+		return err
+	}
+	signer := code.NewSigner(key.priv)
+	list := &trust.List{Issuer: cfg.Region, IssuedAt: clock.Now().UTC().Truncate(time.Second), Keys: []trust.Entry{
+		trust.NewEntry(signer.Public(), cfg.Region, cfg.RegionName, key.created, key.created.AddDate(2, 0, 0)),
+	}}
+	signedList, err := trust.Sign(list, key.priv)
+	if err != nil {
+		return fmt.Errorf("sign trust list: %w", err)
+	}
+
+	adminToken := ""
+	if n, err := db.CountAPITokens(ctx, healthcode.RoleAdmin); err != nil {
+		return err
+	} else if n == 0 {
+		secret, hash, err := secure.NewSecret("hct_")
+		if err != nil {
+			return err
+		}
+		if err := db.CreateAPIToken(ctx, &healthcode.APIToken{Name: "first admin", Role: healthcode.RoleAdmin, Hash: hash}); err != nil {
+			return err
+		}
+		adminToken = secret
+	}
+
+	srv := web.New(web.Config{Region: cfg.Region, RegionName: cfg.RegionName, Location: loc, CodeLifetime: cfg.CodeLifetime,
+		SecureCookie: cfg.SecureCookie}, web.Deps{Store: db, Evaluator: engine, Signer: signer, Keys: list,
+		TrustList: signedList, Clock: clock, Logger: log})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	fmt.Fprintf(stdout, "healthcode %s serving region %s (%s) at http://%s/\n", version, cfg.Region, cfg.RegionName, ln.Addr())
+	if adminToken != "" {
+		fmt.Fprintf(stdout, "first start: admin token (shown once, keep it safe): %s\n", adminToken)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "region", cfg.Region, "db", engineName(cfg.dbURL()), "rule_set", engine.RuleSet().Version)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests in flight")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func engineName(url string) string {
+	if len(url) > 8 && (url[:9] == "postgres:" || (len(url) > 11 && url[:11] == "postgresql:")) {
+		return "postgres"
+	}
+	return "sqlite"
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"healthcode"
+	"healthcode/internal/rules"
+	"healthcode/internal/secure"
+	"healthcode/internal/sqlstore"
+)
+
+// storageConfig says where the data lives; serve and the operator commands share it.
+type storageConfig struct {
+	DataDir     string
+	DB          string
+	DataKeyFile string
+}
+
+func (c *storageConfig) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data", "./healthcode-data", "data directory: SQLite database, keys, generated secrets")
+	fs.StringVar(&c.DB, "db", "", "database URL: postgres://... selects PostgreSQL; default SQLite in the data directory")
+	fs.StringVar(&c.DataKeyFile, "data-key-file", "", "file holding the 32-byte personal-data key (default DATA/data.key, generated on first start)")
+}
+
+// dbURL returns the database to open: the --db URL or the SQLite file in the data dir.
+func (c *storageConfig) dbURL() string {
+	if c.DB != "" {
+		return c.DB
+	}
+	return filepath.Join(c.DataDir, "healthcode.db")
+}
+
+// ensureDataDir creates the data directory (mode 0700) if it is missing.
+func (c *storageConfig) ensureDataDir() error {
+	if c.DataDir == "" {
+		return usageError("--data must not be empty")
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	return nil
+}
+
+// loadOrCreateFile returns the file's contents, creating it with make() and
+// mode 0600 if it does not exist. created reports whether it was made now.
+func loadOrCreateFile(path string, make func() ([]byte, error)) (data []byte, created bool, err error) {
+	data, err = os.ReadFile(path)
+	if err == nil {
+		return data, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	data, err = make()
+	if err != nil {
+		return nil, false, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) { // another process made it first: use theirs
+		data, err = os.ReadFile(path)
+		return data, false, err
+	} else if err != nil {
+		return nil, false, err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	return data, true, f.Close()
+}
+
+// loadDataKey reads the personal-data key (hex), generating it on first start.
+func (c *storageConfig) loadDataKey() (*secure.Cipher, error) {
+	path := c.DataKeyFile
+	if path == "" {
+		path = filepath.Join(c.DataDir, "data.key")
+	}
+	data, _, err := loadOrCreateFile(path, func() ([]byte, error) {
+		if c.DataKeyFile != "" {
+			return nil, fmt.Errorf("data key file %s does not exist", c.DataKeyFile)
+		}
+		k := make([]byte, secure.KeySize)
+		if _, err := rand.Read(k); err != nil {
+			return nil, err
+		}
+		return []byte(hex.EncodeToString(k) + "\n"), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(key) != secure.KeySize {
+		return nil, fmt.Errorf("data key %s must hold %d bytes as hex", path, secure.KeySize)
+	}
+	return secure.NewCipher(key, 1)
+}
+
+// signingKey is the region's Ed25519 key and when it was made.
+type signingKey struct {
+	priv    ed25519.PrivateKey
+	created time.Time
+}
+
+// loadSigningKey reads DATA/signing-key.pem, generating it on first start.
+func (c *storageConfig) loadSigningKey(now time.Time) (*signingKey, error) {
+	path := filepath.Join(c.DataDir, "signing-key.pem")
+	data, _, err := loadOrCreateFile(path, func() ([]byte, error) {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		if err != nil {
+			return nil, err
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Headers: map[string]string{"Created": now.UTC().Format(time.RFC3339)}, Bytes: der}), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("signing key %s is not a PEM private key", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("signing key %s is not an Ed25519 key", path)
+	}
+	created, err := time.Parse(time.RFC3339, block.Headers["Created"])
+	if err != nil {
+		created = now
+	}
+	return &signingKey{priv: priv, created: created}, nil
+}
+
+// openStore opens the database with the default rule set and publishes
+// that rule set if this database has not seen it.
+func (c *storageConfig) openStore(ctx context.Context, clock healthcode.Clock, log *slog.Logger) (*sqlstore.DB, healthcode.Evaluator, error) {
+	if err := c.ensureDataDir(); err != nil {
+		return nil, nil, err
+	}
+	cipher, err := c.loadDataKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	engine, err := rules.Load(healthcode.DefaultRuleSetSource)
+	if err != nil {
+		return nil, nil, fmt.Errorf("default rule set: %w", err)
+	}
+	db, err := sqlstore.Open(ctx, c.dbURL(), sqlstore.Options{Clock: clock, Evaluator: engine, Cipher: cipher, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := db.PublishRuleSet(ctx, engine.RuleSet()); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("publish rule set: %w", err)
+	}
+	return db, engine, nil
+}

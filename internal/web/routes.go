@@ -1,0 +1,50 @@
+package web
+
+import "healthcode"
+
+// routeTable is every route the server has, with who may call it. The
+// OpenAPI test and the authorization tests are driven from it.
+func (s *Server) routeTable() []route {
+	tracer := []healthcode.Role{healthcode.RoleTracer}
+	lab := []healthcode.Role{healthcode.RoleLab}
+	return []route{
+		{"GET", "/healthz", public, nil, "The process is up", s.healthz},
+		{"GET", "/readyz", public, nil, "The database answers and the keys are loaded", s.readyz},
+		{"GET", "/api/v1/openapi.json", public, nil, "This API's OpenAPI document", s.openapi},
+		{"GET", "/.well-known/healthcode/trust-list", public, nil, "The region's signed trust list", s.getTrustList},
+		{"GET", "/api/v1/rules", public, nil, "The published rule set", s.getRules},
+		{"GET", "/api/v1/areas", public, nil, "Announced area risk levels", s.listAreas},
+		{"POST", "/api/v1/verify", public, nil, "Verify a health code", s.verify},
+
+		{"POST", "/api/v1/residents", public, nil, "Enroll", s.enroll},
+		{"POST", "/api/v1/login", public, nil, "Sign in with phone and password", s.login},
+		{"POST", "/api/v1/logout", resident, nil, "Sign out", s.logout},
+
+		{"GET", "/api/v1/me", resident, nil, "Your profile", s.getResident},
+		{"GET", "/api/v1/me/dependents", resident, nil, "Residents you are guardian of", s.listDependents},
+		{"POST", "/api/v1/me/dependents", resident, nil, "Enroll a dependent", s.enrollDependent},
+		{"GET", "/api/v1/me/declarations", resident, nil, "Your declarations", s.listDeclarations},
+		{"POST", "/api/v1/me/declarations", resident, nil, "Declare your health", s.declare},
+		{"GET", "/api/v1/me/status", resident, nil, "Your status and its reasons", s.getStatus},
+		{"GET", "/api/v1/me/status/history", resident, nil, "Every change of your status", s.getHistory},
+		{"GET", "/api/v1/me/code", resident, nil, "Your signed health code", s.getCode},
+		{"GET", "/api/v1/me/code.png", resident, nil, "Your health code as PNG", s.getCodePNG},
+		{"GET", "/api/v1/me/code.svg", resident, nil, "Your health code as SVG", s.getCodeSVG},
+
+		{"GET", "/api/v1/residents/{id}", resident, nil, "A dependent's profile (guardian)", s.getResident},
+		{"GET", "/api/v1/residents/{id}/declarations", resident, nil, "A dependent's declarations", s.listDeclarations},
+		{"POST", "/api/v1/residents/{id}/declarations", resident, nil, "Declare for a dependent", s.declare},
+		{"GET", "/api/v1/residents/{id}/status", resident, nil, "A dependent's status", s.getStatus},
+		{"GET", "/api/v1/residents/{id}/status/history", resident, nil, "A dependent's status history", s.getHistory},
+		{"GET", "/api/v1/residents/{id}/code", resident, nil, "A dependent's health code", s.getCode},
+		{"GET", "/api/v1/residents/{id}/code.png", resident, nil, "A dependent's health code as PNG", s.getCodePNG},
+		{"GET", "/api/v1/residents/{id}/code.svg", resident, nil, "A dependent's health code as SVG", s.getCodeSVG},
+
+		{"POST", "/api/v1/test-results", roles, lab, "Report a test result", s.addTestResult},
+		{"POST", "/api/v1/vaccinations", roles, lab, "Report a vaccination", s.addVaccination},
+		{"POST", "/api/v1/cases", roles, tracer, "Record a confirmed case", s.createCase},
+		{"GET", "/api/v1/cases/{id}", roles, tracer, "A case", s.getCase},
+		{"POST", "/api/v1/cases/{id}/discharge", roles, tracer, "Record a discharge", s.dischargeCase},
+		{"POST", "/api/v1/areas", roles, tracer, "Announce an area's risk level", s.addArea},
+	}
+}

@@ -1,0 +1,250 @@
+// Package web is the HTTP face of healthcode: the JSON API under /api/v1/,
+// the well-known documents, and health endpoints. Every route is declared in
+// routes.go together with who may call it.
+package web
+
+import (
+	"context"
+	"crypto/ed25519"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"healthcode"
+	"healthcode/internal/code"
+	"healthcode/internal/secure"
+)
+
+// Config is what the server needs to know about its region.
+type Config struct {
+	Region       string         // 6-digit region code of this deployment
+	RegionName   string         // for people
+	Location     *time.Location // the region's time zone: civil dates are read in it
+	CodeLifetime time.Duration  // how long a phone code is valid
+	SessionTTL   time.Duration  // how long a resident stays signed in
+	SecureCookie bool           // set the Secure flag on the session cookie
+}
+
+// Server serves the API. Make it with New.
+type Server struct {
+	cfg       Config
+	store     healthcode.Store
+	evaluator healthcode.Evaluator
+	signer    *code.Signer
+	keys      code.KeyResolver
+	trustList []byte // the signed trust list served at the well-known URL
+	clock     healthcode.Clock
+	log       *slog.Logger
+	codes     *codeCache
+	routes    []route
+	mux       *http.ServeMux
+	dummyOnce sync.Once
+	dummy     string
+}
+
+// Deps are the server's collaborators, wired by cmd/healthcode.
+type Deps struct {
+	Store     healthcode.Store
+	Evaluator healthcode.Evaluator
+	Signer    *code.Signer
+	Keys      code.KeyResolver // the keys codes are verified against
+	TrustList []byte
+	Clock     healthcode.Clock
+	Logger    *slog.Logger
+}
+
+// New returns a server ready to serve.
+func New(cfg Config, d Deps) *Server {
+	if cfg.CodeLifetime <= 0 {
+		cfg.CodeLifetime = 5 * time.Minute
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 7 * 24 * time.Hour
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if d.Clock == nil {
+		d.Clock = healthcode.SystemClock
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, store: d.Store, evaluator: d.Evaluator, signer: d.Signer, keys: d.Keys,
+		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime)}
+	s.routes = s.routeTable()
+	s.mux = http.NewServeMux()
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.method+" "+rt.pattern, s.handle(rt))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, healthcode.Errorf(healthcode.ENOTFOUND, "no such route: %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	s.mux.ServeHTTP(w, r)
+}
+
+// PublicKey is the server's signing key as published.
+func (s *Server) PublicKey() ed25519.PublicKey { return s.signer.Public() }
+
+// access says who may call a route.
+type access int
+
+const (
+	public   access = iota // anyone, signed in or not
+	resident               // a signed-in resident (acting for themselves or a dependent)
+	roles                  // a token with one of route.roles
+)
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error
+
+type route struct {
+	method, pattern string
+	access          access
+	roles           []healthcode.Role
+	summary         string
+	h               handlerFunc
+}
+
+// Routes lists "METHOD pattern" for every registered route, for the
+// OpenAPI and authorization tests.
+func (s *Server) Routes() []string {
+	out := make([]string, len(s.routes))
+	for i, rt := range s.routes {
+		out[i] = rt.method + " " + rt.pattern
+	}
+	return out
+}
+
+func (s *Server) handle(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		actor, err := s.authenticate(r)
+		if err != nil && rt.access == public {
+			// A stale cookie must not stop anyone from signing in again or
+			// reading public documents.
+			actor, err = nil, nil
+		}
+		if err == nil {
+			err = authorize(rt, actor, r)
+		}
+		if err == nil {
+			err = rt.h(w, r, actor)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+const sessionCookie = "hc_session"
+
+// authenticate finds the actor behind a bearer token or session cookie. No
+// credentials give a nil actor; bad credentials are an error.
+func (s *Server) authenticate(r *http.Request) (*healthcode.Actor, error) {
+	secret, fromCookie, err := credentials(r)
+	if err != nil || secret == "" {
+		return nil, err
+	}
+	ctx := r.Context()
+	switch {
+	case strings.HasPrefix(secret, sessionPrefix):
+		if fromCookie && !sameOrigin(r) {
+			return nil, healthcode.Errorf(healthcode.EFORBIDDEN, "cross-site request refused")
+		}
+		sess, err := s.store.FindSession(ctx, secure.HashSecret(secret))
+		if err != nil {
+			return nil, err
+		}
+		return &healthcode.Actor{Role: healthcode.RoleResident, ResidentID: sess.ResidentID, Name: "resident"}, nil
+	case strings.HasPrefix(secret, tokenPrefix):
+		tok, err := s.store.FindAPIToken(ctx, secure.HashSecret(secret))
+		if err != nil {
+			return nil, err
+		}
+		return &healthcode.Actor{Role: tok.Role, TokenID: tok.ID, Name: tok.Name}, nil
+	}
+	return nil, healthcode.Errorf(healthcode.EUNAUTHORIZED, "unknown kind of token")
+}
+
+// credentials returns the bearer secret of a request, from the
+// Authorization header or else the session cookie; "" when there is none.
+func credentials(r *http.Request) (secret string, fromCookie bool, err error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		tok = strings.TrimSpace(tok)
+		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+			return "", false, healthcode.Errorf(healthcode.EUNAUTHORIZED, "Authorization header must be \"Bearer <token>\"")
+		}
+		return tok, false, nil
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		return c.Value, true, nil
+	}
+	return "", false, nil
+}
+
+// sameOrigin refuses cookie-authenticated writes from other sites (CSRF):
+// browsers send Sec-Fetch-Site or Origin on such requests.
+func sameOrigin(r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" {
+		return sfs == "same-origin" || sfs == "none"
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		return strings.TrimPrefix(strings.TrimPrefix(o, "https://"), "http://") == r.Host
+	}
+	return true // not a browser
+}
+
+func authorize(rt route, a *healthcode.Actor, r *http.Request) error {
+	switch rt.access {
+	case public:
+		return nil
+	case resident:
+		if a == nil {
+			return healthcode.Errorf(healthcode.EUNAUTHORIZED, "sign in first")
+		}
+		if a.Role != healthcode.RoleResident {
+			return healthcode.Errorf(healthcode.EFORBIDDEN, "this route is for residents; a %s token may not use it", a.Role)
+		}
+		return nil
+	case roles:
+		if a == nil {
+			return healthcode.Errorf(healthcode.EUNAUTHORIZED, "an API token is required")
+		}
+		for _, role := range rt.roles {
+			if a.Role == role {
+				return nil
+			}
+		}
+		return healthcode.Errorf(healthcode.EFORBIDDEN, "the %s role may not %s %s", a.Role, r.Method, rt.pattern)
+	}
+	return healthcode.Errorf(healthcode.EFORBIDDEN, "forbidden")
+}
+
+// ready reports whether the store answers and the keys are loaded.
+func (s *Server) ready(ctx context.Context) error {
+	if s.signer == nil {
+		return healthcode.Errorf(healthcode.EUNAVAILABLE, "signing key not loaded")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("readiness: database does not answer", "error", err.Error())
+		return healthcode.Errorf(healthcode.EUNAVAILABLE, "database is not reachable")
+	}
+	return nil
+}

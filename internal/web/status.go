@@ -1,0 +1,312 @@
+package web
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"healthcode"
+	"healthcode/internal/code"
+)
+
+type statusResponse struct {
+	ResidentID     int64            `json:"resident_id"`
+	Color          healthcode.Color `json:"color"`
+	Vaccinated     bool             `json:"vaccinated"`
+	Reasons        []reasonJSON     `json:"reasons"`
+	ValidUntil     string           `json:"valid_until"`
+	ComputedAt     string           `json:"computed_at"`
+	RuleSetVersion string           `json:"rule_set_version"`
+}
+
+// reasonJSON is a healthcode.Reason with times in the API's one format.
+type reasonJSON struct {
+	Rule      string           `json:"rule"`
+	Color     healthcode.Color `json:"color,omitempty"`
+	Mark      string           `json:"mark,omitempty"`
+	Message   string           `json:"message"`
+	MessageZH string           `json:"message_zh"`
+	Since     string           `json:"since"`
+	Until     string           `json:"until,omitempty"` // absent: ends on an event the message names
+}
+
+func reasonsJSON(rs []healthcode.Reason) []reasonJSON {
+	out := make([]reasonJSON, len(rs))
+	for i, r := range rs {
+		out[i] = reasonJSON{Rule: r.Rule, Color: r.Color, Mark: r.Mark, Message: r.Message, MessageZH: r.MessageZH,
+			Since: timeString(r.Since), Until: timeString(r.Until)}
+	}
+	return out
+}
+
+func statusJSON(residentID int64, st healthcode.Status) statusResponse {
+	return statusResponse{ResidentID: residentID, Color: st.Color, Vaccinated: st.Vaccinated, Reasons: reasonsJSON(st.Reasons),
+		ValidUntil: timeString(st.ValidUntil), ComputedAt: timeString(st.ComputedAt), RuleSetVersion: st.RuleSetVersion}
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
+	subject, err := s.subject(r, a)
+	if err != nil {
+		return err
+	}
+	st, err := s.store.CurrentStatus(r.Context(), subject.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, statusJSON(subject.ID, st))
+	return nil
+}
+
+type historyEntry struct {
+	At         string           `json:"at"`
+	Color      healthcode.Color `json:"color"`
+	Vaccinated bool             `json:"vaccinated"`
+	Reasons    []reasonJSON     `json:"reasons"`
+	Cause      string           `json:"cause"`
+}
+
+func (s *Server) getHistory(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
+	subject, err := s.subject(r, a)
+	if err != nil {
+		return err
+	}
+	// Bring the cached status up to date first, so that a change caused by
+	// the passing of time is in the history.
+	if _, err := s.store.CurrentStatus(r.Context(), subject.ID); err != nil {
+		return err
+	}
+	hist, err := s.store.StatusHistory(r.Context(), subject.ID)
+	if err != nil {
+		return err
+	}
+	out := make([]historyEntry, len(hist))
+	for i, h := range hist {
+		out[i] = historyEntry{At: timeString(h.At), Color: h.Status.Color, Vaccinated: h.Status.Vaccinated,
+			Reasons: reasonsJSON(h.Status.Reasons), Cause: h.Cause}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"resident_id": subject.ID, "changes": out})
+	return nil
+}
+
+// issuedCode is a signed phone code kept for reuse.
+type issuedCode struct {
+	payload    string
+	color      healthcode.Color
+	vaccinated bool
+	version    string
+	expiresAt  time.Time
+}
+
+// codeCache keeps each resident's signed code while it lives, so showing a
+// code costs a lookup, not a signature.
+type codeCache struct {
+	mu       sync.Mutex
+	byID     map[int64]issuedCode
+	lifetime time.Duration
+}
+
+func newCodeCache(lifetime time.Duration) *codeCache {
+	return &codeCache{byID: map[int64]issuedCode{}, lifetime: lifetime}
+}
+
+// get returns a cached code that still matches the status and has a useful
+// part of its life (a fifth) left.
+func (c *codeCache) get(id int64, st healthcode.Status, now time.Time) (issuedCode, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ic, ok := c.byID[id]
+	if !ok || ic.color != st.Color || ic.vaccinated != st.Vaccinated || ic.version != st.RuleSetVersion ||
+		!now.Add(c.lifetime/5).Before(ic.expiresAt) {
+		return issuedCode{}, false
+	}
+	return ic, true
+}
+
+func (c *codeCache) put(id int64, ic issuedCode, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.byID) > 100_000 { // drop the expired ones rather than grow without bound
+		for k, v := range c.byID {
+			if !now.Before(v.expiresAt) {
+				delete(c.byID, k)
+			}
+		}
+	}
+	c.byID[id] = ic
+}
+
+// phoneCode returns the resident's current phone code, signing a new one
+// only when the cached one is stale.
+func (s *Server) phoneCode(ctx context.Context, res *healthcode.Resident) (issuedCode, error) {
+	st, err := s.store.CurrentStatus(ctx, res.ID)
+	if err != nil {
+		return issuedCode{}, err
+	}
+	now := s.clock.Now()
+	if ic, ok := s.codes.get(res.ID, st, now); ok {
+		return ic, nil
+	}
+	iat := now.Truncate(time.Second)
+	exp := iat.Add(s.cfg.CodeLifetime)
+	// A code never shows a colour past the moment the status is due to change.
+	if !st.ValidUntil.IsZero() && st.ValidUntil.Before(exp) && st.ValidUntil.After(iat.Add(30*time.Second)) {
+		exp = st.ValidUntil.Truncate(time.Second)
+	}
+	payload, err := s.signer.Sign(code.Claims{Subject: res.Pseudonym, IssuedAt: iat, ExpiresAt: exp, Color: st.Color,
+		Vaccinated: st.Vaccinated, MaskedName: healthcode.MaskName(res.Name), BirthYear: res.BirthDate.Year(), Kind: code.Phone})
+	if err != nil {
+		return issuedCode{}, err
+	}
+	ic := issuedCode{payload: payload, color: st.Color, vaccinated: st.Vaccinated, version: st.RuleSetVersion, expiresAt: exp}
+	s.codes.put(res.ID, ic, now)
+	return ic, nil
+}
+
+func (s *Server) getCode(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
+	subject, err := s.subject(r, a)
+	if err != nil {
+		return err
+	}
+	ic, err := s.phoneCode(r.Context(), subject)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"payload": ic.payload, "expires_at": timeString(ic.expiresAt),
+		"color": ic.color, "vaccinated": ic.vaccinated, "masked_name": healthcode.MaskName(subject.Name)})
+	return nil
+}
+
+func (s *Server) getCodePNG(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
+	return s.codeImage(w, r, a, "image/png")
+}
+
+func (s *Server) getCodeSVG(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
+	return s.codeImage(w, r, a, "image/svg+xml")
+}
+
+func (s *Server) codeImage(w http.ResponseWriter, r *http.Request, a *healthcode.Actor, mime string) error {
+	subject, err := s.subject(r, a)
+	if err != nil {
+		return err
+	}
+	size := 512
+	if v := r.URL.Query().Get("size"); v != "" && mime == "image/png" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 128 || n > 2048 {
+			return healthcode.Errorf(healthcode.EINVALID, "size must be a whole number of pixels from 128 to 2048")
+		}
+		size = n
+	}
+	ic, err := s.phoneCode(r.Context(), subject)
+	if err != nil {
+		return err
+	}
+	var img []byte
+	if mime == "image/png" {
+		img, err = code.RenderPNG(ic.payload, ic.color, size)
+	} else {
+		img, err = code.RenderSVG(ic.payload, ic.color)
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", mime)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Code-Expires-At", timeString(ic.expiresAt))
+	_, _ = w.Write(img)
+	return nil
+}
+
+// maxImage is the largest picture POST /api/v1/verify reads.
+const maxImage = 8 << 20
+
+type verifyRequest struct {
+	Payload string `json:"payload"`
+	Image   string `json:"image"` // base64 PNG or JPEG of the QR
+	At      string `json:"at"`
+}
+
+// verify checks a code against the keys this server trusts. It accepts a
+// JSON body, or a PNG/JPEG picture of the QR as the body.
+func (s *Server) verify(w http.ResponseWriter, r *http.Request, _ *healthcode.Actor) error {
+	now := s.clock.Now()
+	var payload string
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	if ct == "image/png" || ct == "image/jpeg" {
+		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxImage))
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return healthcode.Errorf(healthcode.EINVALID, "image is larger than %d MiB", maxImage>>20)
+		} else if err != nil {
+			return healthcode.Errorf(healthcode.EINVALID, "could not read the image: %v", err)
+		}
+		if payload, err = code.DecodeImage(data); err != nil {
+			writeJSON(w, http.StatusOK, code.Verdict{RejectCode: code.NotACode, Reason: "no readable QR code in the image: " + err.Error()})
+			return nil
+		}
+	} else {
+		var req verifyRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+		var p healthcode.Problems
+		if at := parseTime(&p, "at", req.At); !at.IsZero() {
+			now = at
+		}
+		switch {
+		case req.Payload != "" && req.Image != "":
+			p.Add("payload", "give either payload or image, not both")
+		case req.Payload != "":
+			payload = req.Payload
+		case req.Image != "":
+			data, err := base64.StdEncoding.DecodeString(req.Image)
+			if err != nil {
+				p.Add("image", "must be base64 of a PNG or JPEG picture")
+			} else if payload, err = code.DecodeImage(data); err != nil {
+				writeJSON(w, http.StatusOK, code.Verdict{RejectCode: code.NotACode, Reason: "no readable QR code in the image: " + err.Error()})
+				return nil
+			}
+		default:
+			p.Add("payload", "is required (or image)")
+		}
+		if err := p.Err("invalid verification request"); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, code.Check(payload, s.keys, now))
+	return nil
+}
+
+func (s *Server) getRules(w http.ResponseWriter, r *http.Request, _ *healthcode.Actor) error {
+	rs := s.evaluator.RuleSet()
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	writeJSON(w, http.StatusOK, map[string]any{"version": rs.Version, "name": rs.Name,
+		"published_at": timeString(rs.PublishedAt), "rules": rs.Rules, "source": string(rs.Source)})
+	return nil
+}
+
+func (s *Server) getTrustList(w http.ResponseWriter, r *http.Request, _ *healthcode.Actor) error {
+	w.Header().Set("Content-Type", "application/jose")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(s.trustList)
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *healthcode.Actor) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *healthcode.Actor) error {
+	if err := s.ready(r.Context()); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
