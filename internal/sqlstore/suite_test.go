@@ -478,7 +478,7 @@ func testDischargeCase(t *testing.T, e *env) {
 	checkStatus(t, e, r.ID, st, fmt.Sprintf("case %d discharged", c.ID))
 
 	_, _, err = e.db.DischargeCase(e.ctx, c.ID, time.Time{})
-	wantCode(t, err, healthcode.EINVALID)
+	wantCode(t, err, healthcode.ECONFLICT)
 	_, _, err = e.db.DischargeCase(e.ctx, 9999, time.Time{})
 	wantCode(t, err, healthcode.ENOTFOUND)
 
