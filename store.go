@@ -14,6 +14,8 @@ import (
 // return ECONFLICT with a message that says what is duplicated.
 type Store interface {
 	StatusService
+	VenueService
+	PaperCodeService
 
 	// CreateResident enrolls r (already validated), filling in ID, Pseudonym
 	// and CreatedAt. passwordHash is empty for a dependent without a login.
@@ -23,6 +25,8 @@ type Store interface {
 	// FindLogin returns the resident with this phone number and their password hash.
 	FindLogin(ctx context.Context, phone string) (*Resident, string, error)
 	ListDependents(ctx context.Context, guardianID int64) ([]*Resident, error)
+	// FindResidentByPseudonym finds the resident a code's subject names.
+	FindResidentByPseudonym(ctx context.Context, pseudonym string) (*Resident, error)
 
 	CreateSession(ctx context.Context, s *Session) error
 	// FindSession returns the unexpired session with this hash; EUNAUTHORIZED otherwise.
