@@ -36,7 +36,22 @@ type Claims struct {
 	BirthYear   int
 	Kind        Kind
 	StatusIndex int // paper codes only: the holder's index in the status list
+
+	// NegativeTestAt is the sample time of the holder's latest negative
+	// nucleic-acid (PCR) test, zero if none; phone codes only. A code
+	// carries it as whole hours before IssuedAt, rounded up, and only when
+	// the test was sampled at most MaxNegativeTestHours before IssuedAt:
+	// Sign leaves an older test out (and treats a sample time after
+	// IssuedAt as IssuedAt). So Verify returns IssuedAt minus whole hours,
+	// at or before the real sample time, never after it: a checkpoint that
+	// requires a test within N hours errs on the strict side, by less than
+	// an hour.
+	NegativeTestAt time.Time
 }
+
+// MaxNegativeTestHours is the oldest negative test, in hours before the
+// issue time, that a code vouches for.
+const MaxNegativeTestHours = 255
 
 // MaxMaskedNameLen is the longest masked name, in bytes, a code may carry.
 const MaxMaskedNameLen = 200
@@ -88,6 +103,7 @@ type wireClaims struct {
 	BirthYear   uint64  `cbor:"-4,keyasint"`
 	Kind        uint64  `cbor:"-5,keyasint,omitempty"`
 	StatusIndex *uint64 `cbor:"-6,keyasint,omitempty"`
+	TestHours   *uint64 `cbor:"-7,keyasint,omitempty"`
 }
 
 var (
@@ -164,9 +180,10 @@ func (c *Claims) toWire() (*wireClaims, error) {
 			state |= stateVaccinated
 		}
 		w.State = &state
+		w.TestHours = testHours(w.Iat, c.NegativeTestAt)
 	case Paper:
-		if c.Color != "" || c.Vaccinated {
-			return nil, fmt.Errorf("a paper code carries no colour or vaccination mark")
+		if c.Color != "" || c.Vaccinated || !c.NegativeTestAt.IsZero() {
+			return nil, fmt.Errorf("a paper code carries no colour, vaccination mark or test time")
 		}
 		if c.StatusIndex < 0 {
 			return nil, fmt.Errorf("status index %d is negative", c.StatusIndex)
@@ -186,6 +203,25 @@ func (c *Claims) toWire() (*wireClaims, error) {
 	return w, nil
 }
 
+// testHours returns claim -7 for a negative test sampled at sample, for a
+// code issued at iat (unix seconds): the whole hours from sample to iat,
+// rounded up, or nil if there is no test or it is older than
+// MaxNegativeTestHours. A sample after iat counts as taken at iat.
+func testHours(iat uint64, sample time.Time) *uint64 {
+	if sample.IsZero() {
+		return nil
+	}
+	age := time.Unix(int64(iat), 0).Sub(sample)
+	if age > MaxNegativeTestHours*time.Hour {
+		return nil // also catches a sample so old that Sub saturates
+	}
+	h := uint64(0)
+	if age > 0 {
+		h = uint64((age + time.Hour - 1) / time.Hour)
+	}
+	return &h
+}
+
 // claims converts w, which check has accepted, to Claims.
 func (w *wireClaims) claims() Claims {
 	c := Claims{
@@ -203,6 +239,9 @@ func (w *wireClaims) claims() Claims {
 	c.Kind = Phone
 	c.Color = [...]healthcode.Color{healthcode.Green, healthcode.Yellow, healthcode.Red}[*w.State&stateColorMask]
 	c.Vaccinated = *w.State&stateVaccinated != 0
+	if w.TestHours != nil {
+		c.NegativeTestAt = c.IssuedAt.Add(-time.Duration(*w.TestHours) * time.Hour)
+	}
 	return c
 }
 
@@ -264,9 +303,15 @@ func (w *wireClaims) check() string {
 		if w.StatusIndex != nil {
 			return "a phone code has a status index"
 		}
+		if w.TestHours != nil && *w.TestHours > MaxNegativeTestHours {
+			return fmt.Sprintf("negative test age %d hours is more than %d", *w.TestHours, MaxNegativeTestHours)
+		}
 	case kindPaper:
 		if w.State != nil {
 			return "a paper code carries a colour"
+		}
+		if w.TestHours != nil {
+			return "a paper code carries a negative test (-7)"
 		}
 		if *w.StatusIndex >= maxStatusIndex {
 			return "status index is out of range"

@@ -23,7 +23,15 @@
 //	  -4: uint,           ; birth year
 //	  ? -5: 1,            ; kind: absent for a phone code, 1 for a paper code
 //	  ? -6: uint,         ; status-list index (paper codes only)
+//	  ? -7: uint .le 255, ; hours from the latest negative PCR sample to iat,
+//	                      ; rounded up (phone codes only, when at most 255)
 //	}
+//
+// Claim -7 lets a checkpoint apply "green and a negative test within N
+// hours" offline. Verify turns it back into a sample time, iat minus the
+// hours; because the hours are rounded up, that time is at or before the
+// real sample (by less than an hour), so the checkpoint errs on the strict
+// side. See Claims.NegativeTestAt.
 //
 // The key id (kid) is the first KeyIDLen bytes of the SHA-256 of the raw
 // 32-byte Ed25519 public key. It sits in the protected header, so it is
@@ -42,6 +50,12 @@
 // level M. KeyIDLen is 2 rather than 4 for that reason: with a 4-byte kid the
 // phone code for "John Smith" is 181 characters and needs version 8. A
 // shorter kid only means that more keys may share one, which Verify handles.
+//
+// A negative test (claim -7) adds 2 bytes under 24 hours and 3 from 24 to
+// 255 hours. A phone code with a test stays within version 7-M for a
+// two- or three-character Chinese name (at most 178 characters) but needs
+// version 8-M for "John Smith" (181 characters under 24 hours, 183 from
+// 24 hours).
 //
 // # Verification
 //

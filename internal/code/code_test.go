@@ -188,6 +188,10 @@ func TestSignRejectsBadClaims(t *testing.T) {
 		{"no times", func(c *code.Claims) { c.IssuedAt, c.ExpiresAt = time.Time{}, time.Time{} }},
 		{"phone with index", func(c *code.Claims) { c.StatusIndex = 3 }},
 		{"paper with colour", func(c *code.Claims) { c.Kind = code.Paper }},
+		{"paper with a test", func(c *code.Claims) {
+			*c = paperClaims("张三丰")
+			c.NegativeTestAt = c.IssuedAt.Add(-time.Hour)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -386,7 +390,8 @@ func TestVerifyErrorTypedNil(t *testing.T) {
 }
 
 // TestPayloadSize logs the size of typical codes and fails if a typical
-// phone code needs a QR code larger than version 7 at level M.
+// phone code without a negative test needs a QR code larger than version 7
+// at level M. Codes with a test are only logged.
 func TestPayloadSize(t *testing.T) {
 	issuer := testKey(t, "issuer")
 	tests := []struct {
@@ -407,6 +412,14 @@ func TestPayloadSize(t *testing.T) {
 		{"paper, 2-character Chinese name", paperClaims("李四"), 0},
 		{"paper, John Smith", paperClaims("John Smith"), 0},
 		{"paper, long Latin name", paperClaims("Maximilian Alexander Fitzgerald-Montgomery"), 0},
+		// With a negative test (claim -7): logged only. Under 24 hours the
+		// claim takes 2 bytes, from 24 to 255 hours 3.
+		{"phone, 3-character Chinese name, test 20 h", withTest(phoneClaims("张三丰"), 20*time.Hour), 0},
+		{"phone, 3-character Chinese name, test 48 h", withTest(phoneClaims("张三丰"), 48*time.Hour), 0},
+		{"phone, 2-character Chinese name, test 48 h", withTest(phoneClaims("李四"), 48*time.Hour), 0},
+		{"phone, John Smith, test 20 h", withTest(phoneClaims("John Smith"), 20*time.Hour), 0},
+		{"phone, John Smith, test 48 h", withTest(phoneClaims("John Smith"), 48*time.Hour), 0},
+		{"phone, long Latin name, test 48 h", withTest(phoneClaims("Maximilian Alexander Fitzgerald-Montgomery"), 48*time.Hour), 0},
 	}
 	for _, tt := range tests {
 		p := sign(t, issuer, tt.claims)
@@ -414,7 +427,7 @@ func TestPayloadSize(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: QRVersion: %v", tt.name, err)
 		}
-		t.Logf("%-40s %-22q %3d characters (%3d bytes)  QR version %d-M", tt.name, tt.claims.MaskedName, len(p), len(coseBytes(t, p)), v)
+		t.Logf("%-46s %-22q %3d characters (%3d bytes)  QR version %d-M", tt.name, tt.claims.MaskedName, len(p), len(coseBytes(t, p)), v)
 		if tt.maxVer > 0 && v > tt.maxVer {
 			t.Errorf("%s: %d characters need QR version %d at level M; the target is %d", tt.name, len(p), v, tt.maxVer)
 		}
@@ -531,6 +544,16 @@ func TestVerifyCrafted(t *testing.T) {
 		{"extra header", signRaw(t, issuer, map[any]any{1: -8, 4: kid, 3: "application/cwt"}, []byte{0xa0}, enc(good)), code.Malformed, "protected header"},
 		{"alg ES256", signRaw(t, issuer, map[any]any{1: -7, 4: kid}, []byte{0xa0}, enc(good)), code.BadSignature, "ES256"},
 		{"alg as text", signRaw(t, issuer, map[any]any{1: "EdDSA", 4: kid}, []byte{0xa0}, enc(good)), code.Malformed, "protected header"},
+		{"test 0 h", signRaw(t, issuer, hdr, []byte{0xa0}, enc(with(-7, 0))), "", ""},
+		{"test 255 h", signRaw(t, issuer, hdr, []byte{0xa0}, enc(with(-7, 255))), "", ""},
+		{"test 256 h", signRaw(t, issuer, hdr, []byte{0xa0}, enc(with(-7, 256))), code.Malformed, "more than 255"},
+		{"test negative", signRaw(t, issuer, hdr, []byte{0xa0}, enc(with(-7, -1))), code.Malformed, "claims"},
+		{"test as text", signRaw(t, issuer, hdr, []byte{0xa0}, enc(with(-7, "48"))), code.Malformed, "claims"},
+		{"test on a paper code", signRaw(t, issuer, hdr, []byte{0xa0}, enc(func() map[int]any {
+			m := with(-2, nil)
+			m[-5], m[-6], m[-7] = 1, 7, 3
+			return m
+		}())), code.Malformed, "paper code carries a negative test"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -568,5 +591,21 @@ func TestLayout(t *testing.T) {
 	want := fmt.Sprintf(`{4: %d, 6: %d, -1: h'00443214c7', -2: 0, -3: "\u5f20*\u4e30", -4: 1986}`, c.ExpiresAt.Unix(), c.IssuedAt.Unix())
 	if diag != want {
 		t.Errorf("claims\n got %s\nwant %s", diag, want)
+	}
+
+	// A negative test sampled 30.5 hours before iat: claim -7 is 31, the
+	// last claim in deterministic order.
+	c = withTest(phoneClaims("张三丰"), 30*time.Hour+30*time.Minute)
+	raw = coseBytes(t, sign(t, issuer, c))
+	if !bytes.HasPrefix(raw, wantHead) {
+		t.Fatalf("code with a test starts % x, want % x", raw[:len(wantHead)], wantHead)
+	}
+	if diag, err = cbor.Diagnose(raw[len(wantHead)+2 : len(raw)-66]); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("claims with a test: %s", diag)
+	want = fmt.Sprintf(`{4: %d, 6: %d, -1: h'00443214c7', -2: 0, -3: "\u5f20*\u4e30", -4: 1986, -7: 31}`, c.ExpiresAt.Unix(), c.IssuedAt.Unix())
+	if diag != want {
+		t.Errorf("claims with a test\n got %s\nwant %s", diag, want)
 	}
 }

@@ -11,6 +11,10 @@ const (
 	KeyNotValid   = "key_not_valid"  // the code was issued outside the signing key's validity
 	NotYetValid   = "not_yet_valid"  // issued in the future, beyond ClockSkew
 	Expired       = "expired"        // at or past its expiry time
+
+	// Revoked is set by the status list (package statuslist), never by
+	// Verify: a paper code that was replaced by a newer one.
+	Revoked = "revoked"
 )
 
 // VerifyError says why a code was rejected. Reason is one of the constants

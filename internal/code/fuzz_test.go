@@ -3,6 +3,7 @@ package code_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"healthcode/internal/code"
 )
@@ -22,8 +23,9 @@ func FuzzVerify(f *testing.F) {
 	keys := trusted{trustKey(issuer, "330100")}
 	phone := sign(f, issuer, phoneClaims("张三丰"))
 	paper := sign(f, issuer, paperClaims("John Smith"))
+	tested := sign(f, issuer, withTest(phoneClaims("John Smith"), 47*time.Hour+time.Minute))
 	for _, s := range []string{
-		phone, paper,
+		phone, paper, tested, tested[:len(tested)-3],
 		phone[:len(phone)/2], phone[:len(phone)-1], paper[:10],
 		"", "hello", "HQ1:", "HQ1:::::", "https://example.org", "HC1:6BFOXN*TS0BI$ZDFRH",
 		code.Prefix + "%%%%%%%%%%%%%%%%", encode([]byte{0x84, 0x40, 0xa0, 0x40, 0x40}),
@@ -43,6 +45,10 @@ func FuzzVerify(f *testing.F) {
 		if k.Region != "330100" || !c.ExpiresAt.After(c.IssuedAt) || !code.ValidSubject(c.Subject) ||
 			(c.Kind != code.Phone && c.Kind != code.Paper) {
 			t.Fatalf("Verify(%q) accepted odd claims %+v", payload, c)
+		}
+		if !c.NegativeTestAt.IsZero() && (c.Kind != code.Phone || c.NegativeTestAt.After(c.IssuedAt) ||
+			c.IssuedAt.Sub(c.NegativeTestAt) > code.MaxNegativeTestHours*time.Hour) {
+			t.Fatalf("Verify(%q) accepted an odd negative test %+v", payload, c)
 		}
 	})
 }

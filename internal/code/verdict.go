@@ -12,7 +12,7 @@ import (
 // has Valid false and a Reason that says why.
 type Verdict struct {
 	Valid          bool             `json:"valid"`
-	Color          healthcode.Color `json:"color,omitempty"` // empty for a paper code: its colour comes from the status list
+	Color          healthcode.Color `json:"color,omitempty"` // empty for a paper code until statuslist.Seen fills it from the status list
 	Vaccinated     bool             `json:"vaccinated"`
 	Kind           Kind             `json:"kind,omitempty"`
 	Issuer         string           `json:"issuer,omitempty"` // region code of the key that signed it
@@ -22,8 +22,12 @@ type Verdict struct {
 	IssuedAt       string           `json:"issued_at,omitempty"`
 	ExpiresAt      string           `json:"expires_at,omitempty"`
 	StatusIndex    int              `json:"status_index,omitempty"`
-	RejectCode     string           `json:"reject_code,omitempty"` // machine-readable reason: expired, bad_signature, ...
-	Reason         string           `json:"reason,omitempty"`      // for people
+	// NegativeTestAt (RFC 3339, phone codes only) is the sample time of
+	// the latest negative PCR the code vouches for: at or up to an hour
+	// before the real sample time (see Claims.NegativeTestAt).
+	NegativeTestAt string `json:"negative_test_at,omitempty"`
+	RejectCode     string `json:"reject_code,omitempty"` // machine-readable reason: expired, bad_signature, ... (revoked: set by the status list)
+	Reason         string `json:"reason,omitempty"`      // for people
 }
 
 // Check verifies payload at now against keys and says what a checkpoint
@@ -38,8 +42,12 @@ func Check(payload string, keys KeyResolver, now time.Time) Verdict {
 		}
 		return v
 	}
-	return Verdict{Valid: true, Color: c.Color, Vaccinated: c.Vaccinated, Kind: c.Kind, Issuer: k.Region,
+	v := Verdict{Valid: true, Color: c.Color, Vaccinated: c.Vaccinated, Kind: c.Kind, Issuer: k.Region,
 		Subject: c.Subject, SubjectDisplay: c.MaskedName, BirthYear: c.BirthYear,
 		IssuedAt: c.IssuedAt.UTC().Format(time.RFC3339), ExpiresAt: c.ExpiresAt.UTC().Format(time.RFC3339),
 		StatusIndex: c.StatusIndex, Reason: "valid code issued by region " + k.Region}
+	if !c.NegativeTestAt.IsZero() {
+		v.NegativeTestAt = c.NegativeTestAt.UTC().Format(time.RFC3339)
+	}
+	return v
 }
