@@ -189,6 +189,20 @@ const (
 // not_a_code when the QR code holds something other than a health code. It
 // does not verify the code.
 func DecodeImage(data []byte) (string, error) {
+	text, err := ReadQR(data)
+	if err != nil {
+		return "", err
+	}
+	if verr := checkPrefix(text); verr != nil {
+		return "", verr
+	}
+	return text, nil
+}
+
+// ReadQR returns the text of the QR code in a PNG or JPEG picture, whatever
+// it holds (a place code holds a URL). It returns ErrNoQRCode (wrapped) when
+// it finds none.
+func ReadQR(data []byte) (string, error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return "", fmt.Errorf("read picture: not a PNG or JPEG picture: %w", err)
@@ -208,24 +222,24 @@ func DecodeImage(data []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read picture: %w", err)
 	}
-	text, err := scanQR(img)
-	if err != nil {
-		return "", err
-	}
-	if verr := checkPrefix(text); verr != nil {
-		return "", verr
-	}
-	return text, nil
+	return scanQR(img)
 }
 
 // scanQR finds a QR code in img: first in the grey picture as it is, then
 // scaled down (which helps with large, noisy photos), each also inverted
 // (light modules on a dark background).
 func scanQR(img image.Image) (string, error) {
-	grey := toGrey(img, 1)
-	sources := []gozxing.LuminanceSource{luminance(grey)}
-	if side := max(grey.Rect.Dx(), grey.Rect.Dy()); side > decodeMaxSide {
-		sources = append(sources, luminance(toGrey(grey, (side+decodeMaxSide-1)/decodeMaxSide)))
+	greys := []*image.Gray{toGrey(img, 1)}
+	if side := max(greys[0].Rect.Dx(), greys[0].Rect.Dy()); side > decodeMaxSide {
+		greys = append(greys, toGrey(greys[0], (side+decodeMaxSide-1)/decodeMaxSide))
+	}
+	// gozxing fails on about one valid symbol in seven that zbar and jsQR
+	// read, and reads all of those mirrored (zxing's own decoder retries
+	// mirrored too), so the mirror image is tried last.
+	greys = append(greys, transpose(greys[len(greys)-1]))
+	sources := make([]gozxing.LuminanceSource, len(greys))
+	for i, g := range greys {
+		sources[i] = luminance(g)
 	}
 	hints := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
 	reader := gozxingqr.NewQRCodeReader()
@@ -246,6 +260,18 @@ func scanQR(img image.Image) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("read picture: %w", ErrNoQRCode)
+}
+
+// transpose mirrors g across its main diagonal.
+func transpose(g *image.Gray) *image.Gray {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	out := image.NewGray(image.Rect(0, 0, h, w))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			out.Pix[x*out.Stride+y] = g.Pix[y*g.Stride+x]
+		}
+	}
+	return out
 }
 
 // toGrey returns img in grey, each pixel the mean of a factor x factor
