@@ -18,10 +18,11 @@ var postgresEngine = &engine{
 	readOnly: sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
 	// NO KEY UPDATE: writers of one resident take turns, while rows that
 	// merely reference the resident (a new session) can still be inserted.
-	forUpdate: " FOR NO KEY UPDATE",
-	violation: postgresViolation,
-	transient: postgresTransient,
-	translate: postgresTranslate,
+	forUpdate:      " FOR NO KEY UPDATE",
+	lockPaperCodes: "LOCK TABLE paper_codes IN EXCLUSIVE MODE",
+	violation:      postgresViolation,
+	transient:      postgresTransient,
+	translate:      postgresTranslate,
 }
 
 // postgresMaxConns bounds the pool, so that a burst of requests queues in the

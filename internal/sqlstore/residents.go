@@ -205,6 +205,20 @@ func (db *DB) FindResidentByDocument(ctx context.Context, t healthcode.IDType, n
 	return r, nil
 }
 
+// FindResidentByPseudonym returns the resident a code's subject names,
+// decrypted.
+func (db *DB) FindResidentByPseudonym(ctx context.Context, pseudonym string) (*healthcode.Resident, error) {
+	r, err := db.scanResident(db.read.QueryRowContext(ctx,
+		`SELECT `+residentColumns+` FROM residents WHERE pseudonym = $1`, pseudonym))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = healthcode.Errorf(healthcode.ENOTFOUND, "no resident has the pseudonym %q", pseudonym)
+	}
+	if err != nil {
+		return nil, db.wrap("find resident by pseudonym", err)
+	}
+	return r, nil
+}
+
 // FindLogin returns the resident with this phone number and their password
 // hash, which is empty for a dependent without a login.
 func (db *DB) FindLogin(ctx context.Context, phone string) (*healthcode.Resident, string, error) {

@@ -274,6 +274,8 @@ func TestSQLitePragmas(t *testing.T) {
 		{e.db.write, "foreign_keys", "1"},
 		{e.db.write, "synchronous", "1"}, // NORMAL
 		{e.db.write, "busy_timeout", sqliteBusyTimeout},
+		{e.db.write, "cache_size", sqliteWriteCacheSize},
+		{e.db.write, "temp_store", "2"}, // MEMORY
 		{e.db.read, "journal_mode", "wal"},
 		{e.db.read, "query_only", "1"},
 		{e.db.read, "busy_timeout", sqliteBusyTimeout},

@@ -79,26 +79,43 @@ func (db *DB) CurrentStatus(ctx context.Context, residentID int64) (healthcode.S
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
 		return healthcode.Status{}, db.wrap("current status", err)
 	}
-	err = db.update(ctx, "current status", func(tx *sql.Tx, now time.Time) error {
-		if err := db.lockResident(ctx, tx, residentID); err != nil {
-			return err
-		}
-		// Another request may have refreshed it meanwhile.
-		prev, err := db.scanStatus(tx.QueryRowContext(ctx,
-			`SELECT `+statusColumns+` FROM statuses WHERE resident_id = $1`, residentID))
-		if err == nil && fresh(prev, now, version) {
-			st = prev
-			return nil
-		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		st, err = db.refreshStatus(ctx, tx, now, residentID, "")
-		return err
-	})
+	sts, err := db.refreshStale(ctx, "current status", []int64{residentID}, version)
 	if err != nil {
 		return healthcode.Status{}, err
 	}
-	return st, nil
+	return sts[0], nil
+}
+
+// refreshStale returns the current statuses of the residents (distinct ids,
+// in ascending order so that two callers never wait for each other), in one
+// write transaction: each resident is locked, and their status re-evaluated
+// and stored unless another request refreshed it meanwhile. This is the slow
+// path of CurrentStatus, for statuses that were not fresh when read.
+func (db *DB) refreshStale(ctx context.Context, op string, residentIDs []int64, version string) ([]healthcode.Status, error) {
+	sts := make([]healthcode.Status, len(residentIDs))
+	err := db.update(ctx, op, func(tx *sql.Tx, now time.Time) error {
+		for i, id := range residentIDs {
+			if err := db.lockResident(ctx, tx, id); err != nil {
+				return err
+			}
+			prev, err := db.scanStatus(tx.QueryRowContext(ctx,
+				`SELECT `+statusColumns+` FROM statuses WHERE resident_id = $1`, id))
+			if err == nil && fresh(prev, now, version) {
+				sts[i] = prev
+				continue
+			} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if sts[i], err = db.refreshStatus(ctx, tx, now, id, ""); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sts, nil
 }
 
 // refreshStatus evaluates the resident's facts at now, stores the status and,
@@ -116,22 +133,9 @@ func (db *DB) refreshStatus(ctx context.Context, tx *sql.Tx, now time.Time, resi
 	if err != nil {
 		return healthcode.Status{}, err
 	}
-	st, err := db.eval.Evaluate(facts, now)
+	st, reasons, err := db.evaluate(facts, now)
 	if err != nil {
-		return healthcode.Status{}, fmt.Errorf("evaluate status of resident %d: %w", residentID, err)
-	}
-	if st.Color.Severity() < 0 {
-		return healthcode.Status{}, fmt.Errorf("evaluate status of resident %d: unknown colour %q", residentID, st.Color)
-	}
-	// Return what reads back the same.
-	st.ComputedAt = now
-	if st.RuleSetVersion == "" {
-		st.RuleSetVersion = db.ruleSetVersion()
-	}
-	st = normalizeStatus(st)
-	reasons, err := json.Marshal(nonNil(st.Reasons))
-	if err != nil {
-		return healthcode.Status{}, fmt.Errorf("encode reasons: %w", err)
+		return healthcode.Status{}, err
 	}
 
 	_, err = tx.ExecContext(ctx, `INSERT INTO statuses (resident_id, color, vaccinated, reasons, computed_at,
@@ -164,6 +168,30 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		return healthcode.Status{}, fmt.Errorf("append status history: %w", err)
 	}
 	return st, nil
+}
+
+// evaluate runs the rules on a resident's facts at now and returns the
+// status as it reads back from the database, with its reasons encoded.
+func (db *DB) evaluate(facts *healthcode.Facts, now time.Time) (healthcode.Status, []byte, error) {
+	id := facts.Resident.ID
+	st, err := db.eval.Evaluate(facts, now)
+	if err != nil {
+		return healthcode.Status{}, nil, fmt.Errorf("evaluate status of resident %d: %w", id, err)
+	}
+	if st.Color.Severity() < 0 {
+		return healthcode.Status{}, nil, fmt.Errorf("evaluate status of resident %d: unknown colour %q", id, st.Color)
+	}
+	// Return what reads back the same.
+	st.ComputedAt = now
+	if st.RuleSetVersion == "" {
+		st.RuleSetVersion = db.ruleSetVersion()
+	}
+	st = normalizeStatus(st)
+	reasons, err := json.Marshal(nonNil(st.Reasons))
+	if err != nil {
+		return healthcode.Status{}, nil, fmt.Errorf("encode reasons: %w", err)
+	}
+	return st, reasons, nil
 }
 
 // changeCause explains a change that no new fact caused: a newly published

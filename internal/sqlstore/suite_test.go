@@ -46,6 +46,17 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"Migrations", testMigrations},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ResidentLock", testResidentLock},
+		{"Venues", testVenues},
+		{"TokenVenues", testTokenVenues},
+		{"AddCheckIns", testAddCheckIns},
+		{"ConcurrentCheckIns", testConcurrentCheckIns},
+		{"ListCheckIns", testListCheckIns},
+		{"PaperCodes", testPaperCodes},
+		{"PaperCodeExpiry", testPaperCodeExpiry},
+		{"ConcurrentPaperCodes", testConcurrentPaperCodes},
+		{"FindResidentByPseudonym", testFindResidentByPseudonym},
+		{"BulkCreateResidents", testBulkCreateResidents},
+		{"BulkInsertCheckIns", testBulkInsertCheckIns},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
