@@ -74,11 +74,14 @@ type Venue struct {
 	CreatedAt time.Time
 }
 
+// ValidType reports whether the venue's type is one of VenueTypes.
+func (v *Venue) ValidType() bool { return slices.Contains(VenueTypes, v.Type) }
+
 // Validate checks the venue.
 func (v *Venue) Validate() error {
 	var p Problems
 	validText(&p, "name", v.Name, 1, 120)
-	if !slices.Contains(VenueTypes, v.Type) {
+	if !v.ValidType() {
 		p.Add("type", "must be one of mall, restaurant, transit, hospital, school, office, toll_gate, other")
 	}
 	if !ValidRegionCode(v.Region) {

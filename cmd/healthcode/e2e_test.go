@@ -42,29 +42,39 @@ func (b *syncBuffer) String() string {
 type testServer struct {
 	url, adminToken, dataDir string
 	stderr                   *syncBuffer
+	stop                     func() // stops the server and waits for it; safe to call twice
 }
 
 // startServer runs `healthcode serve` in-process on a random loopback port
 // and waits for /healthz.
 func startServer(t *testing.T, extra ...string) *testServer {
 	t.Helper()
-	dir := t.TempDir()
+	return startServerAt(t, t.TempDir(), "127.0.0.1:0", extra...)
+}
+
+// startServerAt runs `healthcode serve` on addr with data directory dir.
+func startServerAt(t *testing.T, dir, addr string, extra ...string) *testServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir}, extra...)
+	args := append([]string{"serve", "--addr", addr, "--data", dir}, extra...)
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, func(string) string { return "" }, nil, stdout, stderr) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve returned %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("server did not shut down")
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("server did not shut down")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
 	urlRE := regexp.MustCompile(`at (http://[^ ]+)/\n`)
 	tokRE := regexp.MustCompile(`admin token \(shown once, keep it safe\): (hct_\S+)`)
 	deadline := time.Now().Add(60 * time.Second)
@@ -76,7 +86,7 @@ func startServer(t *testing.T, extra ...string) *testServer {
 		}
 		out := stdout.String()
 		if m := urlRE.FindStringSubmatch(out); m != nil {
-			ts := &testServer{url: m[1], dataDir: dir, stderr: stderr}
+			ts := &testServer{url: m[1], dataDir: dir, stderr: stderr, stop: stop}
 			if m := tokRE.FindStringSubmatch(out); m != nil {
 				ts.adminToken = m[1]
 			}

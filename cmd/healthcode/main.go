@@ -19,7 +19,10 @@ const usage = `healthcode: a health-code platform for a public-health authority.
 Usage:
   healthcode serve   [--addr ADDR] [--data DIR] [--db URL] [--region CODE] [--region-name NAME]
   healthcode token create --role ROLE [--name NAME] [--data DIR] [--db URL]
-  healthcode verify --trust FILE|URL [--at RFC3339] PAYLOAD|IMAGE.png
+  healthcode verify --trust FILE|URL [--status-list FILE|URL] [--at RFC3339] PAYLOAD|IMAGE.png
+  healthcode checkpoint --server URL --token T --venue ID [--state DIR]   (codes on stdin, one per line)
+  healthcode trace --case ID [--depth 1|2] [--data DIR] [--db URL]
+  healthcode loadgen --residents N --venues V --days D --checkins-per-day K --seed S [--data DIR] [--db URL]
   healthcode version
 
 Every flag can also be set by an environment variable: --region-name is
@@ -81,6 +84,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runTokenCreate(ctx, rest[1:], getenv, stdout, stderr)
 	case "verify":
 		return runVerify(ctx, rest, getenv, stdout, stderr)
+	case "checkpoint":
+		return runCheckpoint(ctx, rest, getenv, stdin, stdout, stderr)
+	case "trace":
+		return runTrace(ctx, rest, getenv, stdout, stderr)
+	case "loadgen":
+		return runLoadgen(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "healthcode", version)
 		return nil

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"healthcode"
@@ -28,9 +30,16 @@ type serveConfig struct {
 	CodeLifetime time.Duration
 	LogLevel     string
 	SecureCookie bool
+	PublicURL    string
 }
 
 func (c *serveConfig) validate() error {
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || strings.Trim(u.Path, "/") != "" {
+			return usageError("--public-url must be an http(s) URL with no path, such as https://hc.example.gov.cn, not %q (place codes are upper-cased to fit small QR codes)", c.PublicURL)
+		}
+	}
 	if !healthcode.ValidRegionCode(c.Region) {
 		return usageError("--region must be a 6-digit administrative-division code such as 330100, not %q", c.Region)
 	}
@@ -59,6 +68,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&cfg.CodeLifetime, "code-lifetime", 5*time.Minute, "how long a phone code is valid")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&cfg.SecureCookie, "secure-cookie", false, "mark the session cookie Secure (set when served over HTTPS)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "how phones reach this server, e.g. https://hc.example.gov.cn (default http://ADDR); place codes encode it")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -84,6 +94,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	signer := code.NewSigner(key.priv)
+	placeKey, err := cfg.loadPlaceKey()
+	if err != nil {
+		return err
+	}
 	list := &trust.List{Issuer: cfg.Region, IssuedAt: clock.Now().UTC().Truncate(time.Second), Keys: []trust.Entry{
 		trust.NewEntry(signer.Public(), cfg.Region, cfg.RegionName, key.created, key.created.AddDate(2, 0, 0)),
 	}}
@@ -106,14 +120,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		adminToken = secret
 	}
 
-	srv := web.New(web.Config{Region: cfg.Region, RegionName: cfg.RegionName, Location: loc, CodeLifetime: cfg.CodeLifetime,
-		SecureCookie: cfg.SecureCookie}, web.Deps{Store: db, Evaluator: engine, Signer: signer, Keys: list,
-		TrustList: signedList, Clock: clock, Logger: log})
-
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+		if host, _, _ := net.SplitHostPort(cfg.Addr); host == "" || host == "0.0.0.0" || host == "::" {
+			log.Warn("place codes will encode " + publicURL + ", which phones cannot reach: set --public-url")
+		}
+	}
+	srv := web.New(web.Config{Region: cfg.Region, RegionName: cfg.RegionName, Location: loc, CodeLifetime: cfg.CodeLifetime,
+		SecureCookie: cfg.SecureCookie, PublicURL: publicURL}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
+		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

@@ -113,6 +113,28 @@ func (c *storageConfig) loadDataKey() (*secure.Cipher, error) {
 	return secure.NewCipher(key, 1)
 }
 
+// loadPlaceKey reads the secret that keys place-code tags, generating it on
+// first start. It is separate from the signing key so that rotating the
+// signing key does not invalidate the place codes printed on every door.
+func (c *storageConfig) loadPlaceKey() ([]byte, error) {
+	path := filepath.Join(c.DataDir, "place-code.key")
+	data, _, err := loadOrCreateFile(path, func() ([]byte, error) {
+		k := make([]byte, 32)
+		if _, err := rand.Read(k); err != nil {
+			return nil, err
+		}
+		return []byte(hex.EncodeToString(k) + "\n"), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("place-code key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(key) < 32 {
+		return nil, fmt.Errorf("place-code key %s must hold at least 32 bytes as hex", path)
+	}
+	return key, nil
+}
+
 // signingKey is the region's Ed25519 key and when it was made.
 type signingKey struct {
 	priv    ed25519.PrivateKey

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"healthcode"
@@ -15,11 +16,13 @@ import (
 func runTokenCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var st storageConfig
 	var role, name string
+	var venues venueList
 	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	st.register(fs)
 	fs.StringVar(&role, "role", "", "the token's role: "+roleList())
 	fs.StringVar(&name, "name", "", "who or what holds the token, e.g. \"Xihu lab 3\" (default: the role)")
+	fs.Var(&venues, "venue", "for a checkpoint token: a venue id it may record check-ins for (repeat for several)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -28,6 +31,12 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 	}
 	if name == "" {
 		name = role
+	}
+	if len(venues) > 0 && healthcode.Role(role) != healthcode.RoleCheckpoint {
+		return usageError("--venue only applies to checkpoint tokens")
+	}
+	if healthcode.Role(role) == healthcode.RoleCheckpoint && len(venues) == 0 {
+		return usageError("a checkpoint token needs at least one --venue ID")
 	}
 	if len(name) > 80 {
 		return usageError("--name is longer than 80 characters")
@@ -41,8 +50,15 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	if err := db.CreateAPIToken(ctx, &healthcode.APIToken{Name: name, Role: healthcode.Role(role), Hash: hash}); err != nil {
+	tok := &healthcode.APIToken{Name: name, Role: healthcode.Role(role), Hash: hash}
+	if err := db.CreateAPIToken(ctx, tok); err != nil {
 		return err
+	}
+	if len(venues) > 0 {
+		if err := db.SetTokenVenues(ctx, tok.ID, venues); err != nil {
+			_ = db.RevokeAPIToken(ctx, tok.ID)
+			return err
+		}
 	}
 	fmt.Fprintln(stdout, secret)
 	return nil
@@ -54,4 +70,18 @@ func roleList() string {
 		rs[i] = string(r)
 	}
 	return strings.Join(rs, ", ")
+}
+
+// venueList is a repeatable --venue flag.
+type venueList []int64
+
+func (v *venueList) String() string { return fmt.Sprint([]int64(*v)) }
+
+func (v *venueList) Set(s string) error {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return fmt.Errorf("venue id must be a positive number, not %q", s)
+	}
+	*v = append(*v, id)
+	return nil
 }

@@ -11,16 +11,18 @@ import (
 	"time"
 
 	"healthcode/internal/code"
+	"healthcode/internal/statuslist"
 	"healthcode/internal/trust"
 )
 
 // runVerify checks a code offline against a trust list and prints the
 // verdict as JSON: exit 0 valid, 1 rejected, 2 usage error.
 func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var trustSrc, at string
+	var trustSrc, statusSrc, at string
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&trustSrc, "trust", "", "trust list: a file or an http(s) URL (required)")
+	fs.StringVar(&statusSrc, "status-list", "", "status list for paper codes: a file or an http(s) URL")
 	fs.StringVar(&at, "at", "", "verify as of this RFC 3339 time (default now)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
@@ -43,6 +45,12 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return usageError("trust list: %v", err)
 	}
+	var sl *statuslist.List
+	if statusSrc != "" {
+		if sl, err = statuslist.Load(ctx, statusSrc, list); err != nil {
+			return usageError("status list: %v", err)
+		}
+	}
 	payload := fs.Arg(0)
 	if isImagePath(payload) {
 		data, err := os.ReadFile(payload)
@@ -54,7 +62,8 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 			return printVerdict(stdout, v)
 		}
 	}
-	return printVerdict(stdout, code.Check(payload, list, now))
+	_, v := statuslist.Seen(code.Check(payload, list, now), sl, now)
+	return printVerdict(stdout, v)
 }
 
 func isImagePath(s string) bool {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -301,6 +302,24 @@ var openAPISchemaTypes = []struct {
 	{"DischargeRequest", dischargeRequest{}, false},
 	{"AreaRequest", areaRequest{}, false},
 	{"Area", areaResponse{}, true},
+	{"Policy", healthcode.Policy{}, false}, // a request body (PUT policy) and part of a venue
+	{"Policy", healthcode.Policy{}, true},
+	{"VenueRequest", venueRequest{}, false},
+	{"Venue", venueResponse{}, true},
+	{"CheckpointTokenRequest", checkpointTokenRequest{}, false},
+	{"CheckIn", checkInJSON{}, false},
+	{"CheckInBatch", checkInBatch{}, false},
+	{"CheckInResult", healthcode.CheckInResult{}, true},
+	{"PlaceCheckInRequest", placeCheckInRequest{}, false},
+	{"PlaceCheckIn", placeCheckInResponse{}, true},
+	{"TraceRequest", traceRequest{}, false},
+	{"TraceResult", traceResponse{}, true},
+	{"Contact", healthcode.Contact{}, true},
+	{"Exposure", healthcode.Exposure{}, true},
+	{"DesignateRequest", designateRequest{}, false},
+	{"Designation", designation{}, true},
+	{"PaperCode", paperCodeResponse{}, true},
+	{"PaperCodeRequest", documentRef{}, false},
 }
 
 func openAPISchemaType(name string) (reflect.Type, bool) {
@@ -551,4 +570,91 @@ func openAPIResolve(t *testing.T, doc map[string]any, v any) map[string]any {
 		m, _ = target.(map[string]any)
 	}
 	return m
+}
+
+// openAPICheckKeys checks a live JSON object against a schema of the
+// document: every member is a property, and every required property is
+// there. It is for the responses the handlers build from map literals,
+// which TestOpenAPISchemasMatchTypes cannot reflect on.
+func openAPICheckKeys(t *testing.T, doc map[string]any, schema string, body []byte) {
+	t.Helper()
+	s, _ := doc["components"].(map[string]any)["schemas"].(map[string]any)[schema].(map[string]any)
+	if s == nil {
+		t.Errorf("schema %s is missing", schema)
+		return
+	}
+	var got map[string]any
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Errorf("%s: the response is not a JSON object: %v in %s", schema, err, body)
+		return
+	}
+	props, _ := s["properties"].(map[string]any)
+	for k := range got {
+		if _, ok := props[k]; !ok {
+			t.Errorf("schema %s has no property %q, which the server sends", schema, k)
+		}
+	}
+	for _, k := range openAPISorted(s["required"]) {
+		if _, ok := got[k]; !ok {
+			t.Errorf("schema %s requires %q, which the server did not send in %s", schema, k, body)
+		}
+	}
+}
+
+// TestOpenAPIMapResponses calls the routes whose answers are map literals
+// (and the status list, whose payload is private to its package) and checks
+// them against their schemas.
+func TestOpenAPIMapResponses(t *testing.T) {
+	doc := loadOpenAPI(t)
+	h := newHarness(t)
+	expect := func(r reply, status int, what string) reply {
+		t.Helper()
+		if r.status != status {
+			t.Fatalf("%s: %d %s", what, r.status, r.body)
+		}
+		return r
+	}
+	venueTok := h.tokens[healthcode.RoleVenue]
+
+	r := expect(h.do(t, "POST", "/api/v1/venues", venueTok, map[string]any{"name": "银泰百货武林店", "type": "mall",
+		"region": "330103", "address": "延安路 530 号"}), 201, "create venue")
+	var v struct{ ID int64 }
+	r.json(t, &v)
+	openAPICheckKeys(t, doc, "VenueList", expect(h.do(t, "GET", "/api/v1/venues", venueTok, nil), 200, "list venues").body)
+
+	r = expect(h.do(t, "POST", fmt.Sprintf("/api/v1/venues/%d/checkpoint-tokens", v.ID), venueTok,
+		map[string]any{"name": "north gate"}), 201, "checkpoint token")
+	openAPICheckKeys(t, doc, "CheckpointToken", r.body)
+	var tok struct{ Token string }
+	r.json(t, &tok)
+	openAPICheckKeys(t, doc, "CheckpointInfo", expect(h.do(t, "GET", "/api/v1/checkpoint", tok.Token, nil), 200, "checkpoint").body)
+
+	at := h.clock.Now().UTC().Format(time.RFC3339)
+	item := map[string]any{"id": "openapi-0001", "subject": "SK7LM5FY", "issuer": "330100", "venue_id": v.ID,
+		"at": at, "decision": "admit", "color": "green"}
+	other := map[string]any{"id": "openapi-0002", "subject": "SK7LM5FY", "issuer": "330100", "venue_id": v.ID + 1000,
+		"at": at, "decision": "admit", "color": "green"}
+	r = expect(h.do(t, "POST", "/api/v1/checkins", tok.Token, map[string]any{"checkins": []any{item, item, other}}), 200, "upload")
+	openAPICheckKeys(t, doc, "CheckInBatchResult", r.body)
+
+	e := enrollment()
+	expect(h.do(t, "POST", "/api/v1/residents", "", e), 201, "enroll")
+	r = expect(h.do(t, "POST", "/api/v1/cases", h.tokens[healthcode.RoleTracer], map[string]any{"id_type": e["id_type"],
+		"id_number": e["id_number"], "sample_date": h.clock.Now().Add(-24 * time.Hour).Format("2006-01-02")}), 201, "case")
+	var cr struct{ Case struct{ ID int64 } }
+	r.json(t, &cr)
+	r = expect(h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/designate", cr.Case.ID), h.tokens[healthcode.RoleTracer],
+		map[string]any{"subjects": []string{"NOBODY42"}}), 200, "designate")
+	openAPICheckKeys(t, doc, "DesignationResult", r.body)
+
+	r = expect(h.do(t, "GET", "/.well-known/healthcode/status-list", "", nil), 200, "status list")
+	parts := strings.Split(string(r.body), ".")
+	if len(parts) != 3 {
+		t.Fatalf("the status list is not a compact JWS: %s", r.body)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatalf("status list payload: %v", err)
+	}
+	openAPICheckKeys(t, doc, "StatusList", payload)
 }

@@ -7,6 +7,9 @@ import "healthcode"
 func (s *Server) routeTable() []route {
 	tracer := []healthcode.Role{healthcode.RoleTracer}
 	lab := []healthcode.Role{healthcode.RoleLab}
+	venue := []healthcode.Role{healthcode.RoleVenue}
+	checkpoint := []healthcode.Role{healthcode.RoleCheckpoint}
+	official := []healthcode.Role{healthcode.RoleTracer, healthcode.RoleAdmin}
 	return []route{
 		{"GET", "/healthz", public, nil, "The process is up", s.healthz},
 		{"GET", "/readyz", public, nil, "The database answers and the keys are loaded", s.readyz},
@@ -15,6 +18,12 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/rules", public, nil, "The published rule set", s.getRules},
 		{"GET", "/api/v1/areas", public, nil, "Announced area risk levels", s.listAreas},
 		{"POST", "/api/v1/verify", public, nil, "Verify a health code", s.verify},
+		{"GET", "/.well-known/healthcode/status-list", public, nil, "The signed status list of paper codes", s.getStatusList},
+		{"GET", "/api/v1/venues/{id}", public, nil, "A venue's name, address and policy", s.getVenue},
+		{"GET", "/P/{code}", public, nil, "The page a place code opens", s.placePage},
+		{"GET", "/p/{code}", public, nil, "The page a place code opens (lower case)", s.placePage},
+		{"POST", "/P/{code}", resident, nil, "Check in by place code from its page", s.placePage},
+		{"POST", "/p/{code}", resident, nil, "Check in by place code from its page (lower case)", s.placePage},
 
 		{"POST", "/api/v1/residents", public, nil, "Enroll", s.enroll},
 		{"POST", "/api/v1/login", public, nil, "Sign in with phone and password", s.login},
@@ -30,6 +39,10 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/me/code", resident, nil, "Your signed health code", s.getCode},
 		{"GET", "/api/v1/me/code.png", resident, nil, "Your health code as PNG", s.getCodePNG},
 		{"GET", "/api/v1/me/code.svg", resident, nil, "Your health code as SVG", s.getCodeSVG},
+		{"POST", "/api/v1/me/checkins", resident, nil, "Check in by scanning a place code", s.placeCheckIn},
+		{"POST", "/api/v1/me/paper-code", resident, nil, "Issue your paper code (revokes the previous one)", s.issuePaperCode},
+		{"GET", "/api/v1/me/paper-code", resident, nil, "Your current paper code", s.getPaperCode},
+		{"GET", "/api/v1/me/paper-code.png", resident, nil, "Your paper code as PNG", s.getPaperCodePNG},
 
 		{"GET", "/api/v1/residents/{id}", resident, nil, "A dependent's profile (guardian)", s.getResident},
 		{"GET", "/api/v1/residents/{id}/declarations", resident, nil, "A dependent's declarations", s.listDeclarations},
@@ -39,6 +52,9 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/residents/{id}/code", resident, nil, "A dependent's health code", s.getCode},
 		{"GET", "/api/v1/residents/{id}/code.png", resident, nil, "A dependent's health code as PNG", s.getCodePNG},
 		{"GET", "/api/v1/residents/{id}/code.svg", resident, nil, "A dependent's health code as SVG", s.getCodeSVG},
+		{"POST", "/api/v1/residents/{id}/paper-code", resident, nil, "Issue a dependent's paper code", s.issuePaperCode},
+		{"GET", "/api/v1/residents/{id}/paper-code", resident, nil, "A dependent's current paper code", s.getPaperCode},
+		{"GET", "/api/v1/residents/{id}/paper-code.png", resident, nil, "A dependent's paper code as PNG", s.getPaperCodePNG},
 
 		{"POST", "/api/v1/test-results", roles, lab, "Report a test result", s.addTestResult},
 		{"POST", "/api/v1/vaccinations", roles, lab, "Report a vaccination", s.addVaccination},
@@ -46,5 +62,17 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/cases/{id}", roles, tracer, "A case", s.getCase},
 		{"POST", "/api/v1/cases/{id}/discharge", roles, tracer, "Record a discharge", s.dischargeCase},
 		{"POST", "/api/v1/areas", roles, tracer, "Announce an area's risk level", s.addArea},
+		{"POST", "/api/v1/cases/{id}/trace", roles, tracer, "Find a case's close contacts, with evidence", s.trace},
+		{"POST", "/api/v1/cases/{id}/designate", roles, tracer, "Designate traced contacts as close contacts", s.designate},
+		{"POST", "/api/v1/paper-codes", roles, official, "Issue a paper code for a resident identified by document", s.issuePaperCodeOfficial},
+
+		{"POST", "/api/v1/venues", roles, venue, "Create a venue", s.createVenue},
+		{"GET", "/api/v1/venues", roles, venue, "Your venues", s.listVenues},
+		{"PUT", "/api/v1/venues/{id}/policy", roles, venue, "Set a venue's admission policy", s.setVenuePolicy},
+		{"GET", "/api/v1/venues/{id}/place-code.png", roles, venue, "A venue's printable place code (PNG)", s.placeCodePNG},
+		{"GET", "/api/v1/venues/{id}/place-code.svg", roles, venue, "A venue's printable place code (SVG)", s.placeCodeSVG},
+		{"POST", "/api/v1/venues/{id}/checkpoint-tokens", roles, venue, "Issue a checkpoint token for a venue", s.createCheckpointToken},
+		{"GET", "/api/v1/checkpoint", roles, checkpoint, "The venues this checkpoint serves, with policies", s.getCheckpoint},
+		{"POST", "/api/v1/checkins", roles, checkpoint, "Upload a batch of check-ins", s.uploadCheckIns},
 	}
 }

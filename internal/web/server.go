@@ -25,34 +25,40 @@ type Config struct {
 	CodeLifetime time.Duration  // how long a phone code is valid
 	SessionTTL   time.Duration  // how long a resident stays signed in
 	SecureCookie bool           // set the Secure flag on the session cookie
+	PublicURL    string         // how phones reach this server, e.g. https://hc.example.gov.cn; place codes encode it
 }
 
 // Server serves the API. Make it with New.
 type Server struct {
-	cfg       Config
-	store     healthcode.Store
-	evaluator healthcode.Evaluator
-	signer    *code.Signer
-	keys      code.KeyResolver
-	trustList []byte // the signed trust list served at the well-known URL
-	clock     healthcode.Clock
-	log       *slog.Logger
-	codes     *codeCache
-	routes    []route
-	mux       *http.ServeMux
-	dummyOnce sync.Once
-	dummy     string
+	cfg        Config
+	store      healthcode.Store
+	evaluator  healthcode.Evaluator
+	signer     *code.Signer
+	signingKey ed25519.PrivateKey // signs the status list
+	placeKey   []byte             // keys the place-code tags
+	statusList statusListCache
+	keys       code.KeyResolver
+	trustList  []byte // the signed trust list served at the well-known URL
+	clock      healthcode.Clock
+	log        *slog.Logger
+	codes      *codeCache
+	routes     []route
+	mux        *http.ServeMux
+	dummyOnce  sync.Once
+	dummy      string
 }
 
 // Deps are the server's collaborators, wired by cmd/healthcode.
 type Deps struct {
-	Store     healthcode.Store
-	Evaluator healthcode.Evaluator
-	Signer    *code.Signer
-	Keys      code.KeyResolver // the keys codes are verified against
-	TrustList []byte
-	Clock     healthcode.Clock
-	Logger    *slog.Logger
+	Store      healthcode.Store
+	Evaluator  healthcode.Evaluator
+	Signer     *code.Signer
+	SigningKey ed25519.PrivateKey // the region's key: signs the status list
+	PlaceKey   []byte             // secret for place-code tags (at least 32 bytes)
+	Keys       code.KeyResolver   // the keys codes are verified against
+	TrustList  []byte
+	Clock      healthcode.Clock
+	Logger     *slog.Logger
 }
 
 // New returns a server ready to serve.
@@ -72,7 +78,7 @@ func New(cfg Config, d Deps) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, store: d.Store, evaluator: d.Evaluator, signer: d.Signer, keys: d.Keys,
+	s := &Server{cfg: cfg, store: d.Store, evaluator: d.Evaluator, signer: d.Signer, signingKey: d.SigningKey, placeKey: d.PlaceKey, keys: d.Keys,
 		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime)}
 	s.routes = s.routeTable()
 	s.mux = http.NewServeMux()

@@ -99,7 +99,7 @@ type issuedCode struct {
 	payload    string
 	color      healthcode.Color
 	vaccinated bool
-	version    string
+	computedAt time.Time // of the status it shows: any new fact recomputes the status
 	expiresAt  time.Time
 }
 
@@ -121,8 +121,7 @@ func (c *codeCache) get(id int64, st healthcode.Status, now time.Time) (issuedCo
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ic, ok := c.byID[id]
-	if !ok || ic.color != st.Color || ic.vaccinated != st.Vaccinated || ic.version != st.RuleSetVersion ||
-		!now.Add(c.lifetime/5).Before(ic.expiresAt) {
+	if !ok || !ic.computedAt.Equal(st.ComputedAt) || !now.Add(c.lifetime/5).Before(ic.expiresAt) {
 		return issuedCode{}, false
 	}
 	return ic, true
@@ -158,12 +157,19 @@ func (s *Server) phoneCode(ctx context.Context, res *healthcode.Resident) (issue
 	if !st.ValidUntil.IsZero() && st.ValidUntil.Before(exp) && st.ValidUntil.After(iat.Add(30*time.Second)) {
 		exp = st.ValidUntil.Truncate(time.Second)
 	}
-	payload, err := s.signer.Sign(code.Claims{Subject: res.Pseudonym, IssuedAt: iat, ExpiresAt: exp, Color: st.Color,
-		Vaccinated: st.Vaccinated, MaskedName: healthcode.MaskName(res.Name), BirthYear: res.BirthDate.Year(), Kind: code.Phone})
+	// The code vouches for the latest negative PCR, so that venues requiring
+	// a recent test can decide offline.
+	negative, err := s.latestNegativePCR(ctx, res.ID)
 	if err != nil {
 		return issuedCode{}, err
 	}
-	ic := issuedCode{payload: payload, color: st.Color, vaccinated: st.Vaccinated, version: st.RuleSetVersion, expiresAt: exp}
+	payload, err := s.signer.Sign(code.Claims{Subject: res.Pseudonym, IssuedAt: iat, ExpiresAt: exp, Color: st.Color,
+		Vaccinated: st.Vaccinated, MaskedName: healthcode.MaskName(res.Name), BirthYear: res.BirthDate.Year(), Kind: code.Phone,
+		NegativeTestAt: negative})
+	if err != nil {
+		return issuedCode{}, err
+	}
+	ic := issuedCode{payload: payload, color: st.Color, vaccinated: st.Vaccinated, computedAt: st.ComputedAt, expiresAt: exp}
 	s.codes.put(res.ID, ic, now)
 	return ic, nil
 }
@@ -279,7 +285,39 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, _ *healthcode.Ac
 			return err
 		}
 	}
-	writeJSON(w, http.StatusOK, code.Check(payload, s.keys, now))
+	v := code.Check(payload, s.keys, now)
+	if v.Valid && v.Kind == code.Paper && v.Issuer == s.cfg.Region {
+		if err := s.paperColor(r.Context(), &v); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// paperColor fills in the colour of one of this region's paper codes from
+// the live records, as the status list would: a code replaced by a newer one
+// is revoked.
+func (s *Server) paperColor(ctx context.Context, v *code.Verdict) error {
+	res, err := s.store.FindResidentByPseudonym(ctx, v.Subject)
+	if healthcode.ErrorCode(err) == healthcode.ENOTFOUND {
+		*v = code.Verdict{Kind: code.Paper, RejectCode: code.Revoked, Reason: "revoked: nobody holds this paper code any more"}
+		return nil
+	} else if err != nil {
+		return err
+	}
+	pc, err := s.store.FindPaperCode(ctx, res.ID)
+	if healthcode.ErrorCode(err) == healthcode.ENOTFOUND || (err == nil && pc.StatusIndex != v.StatusIndex) {
+		v.Valid, v.RejectCode, v.Reason = false, code.Revoked, "revoked: this paper code was replaced by a newer one"
+		return nil
+	} else if err != nil {
+		return err
+	}
+	st, err := s.store.CurrentStatus(ctx, res.ID)
+	if err != nil {
+		return err
+	}
+	v.Color = st.Color
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,9 +30,29 @@ type harness struct {
 	*httptest.Server
 	store  *sqlstore.DB
 	tokens map[healthcode.Role]string
+	clock  *testClock
+	trust  *trust.List
 }
 
-func newHarness(t *testing.T) *harness {
+// testClock is the wall clock plus an offset the test moves forward.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	ctx := context.Background()
 	engine, err := rules.Load(healthcode.DefaultRuleSetSource)
@@ -42,7 +63,8 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "test.db"), sqlstore.Options{Clock: healthcode.SystemClock, Evaluator: engine, Cipher: cipher})
+	clock := &testClock{}
+	db, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "test.db"), sqlstore.Options{Clock: clock, Evaluator: engine, Cipher: cipher})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,9 +79,12 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	loc, _ := time.LoadLocation("Asia/Shanghai")
-	srv := New(Config{Region: "330100", Location: loc}, Deps{Store: db, Evaluator: engine, Signer: signer, Keys: list, TrustList: signed})
-	h := &harness{Server: httptest.NewServer(srv), store: db, tokens: map[healthcode.Role]string{}}
+	h := &harness{store: db, tokens: map[healthcode.Role]string{}, clock: clock, trust: list}
+	h.Server = httptest.NewUnstartedServer(nil)
+	h.Server.Start()
 	t.Cleanup(h.Close)
+	h.Server.Config.Handler = New(Config{Region: "330100", Location: loc, PublicURL: h.URL}, Deps{Store: db, Evaluator: engine,
+		Signer: signer, SigningKey: priv, PlaceKey: bytes.Repeat([]byte{9}, 32), Keys: list, TrustList: signed, Clock: clock})
 	for _, role := range healthcode.TokenRoles {
 		secret, hash, _ := secure.NewSecret(tokenPrefix)
 		if err := db.CreateAPIToken(ctx, &healthcode.APIToken{Name: string(role) + " test", Role: role, Hash: hash}); err != nil {
@@ -76,7 +101,7 @@ type reply struct {
 	body   []byte
 }
 
-func (r reply) json(t *testing.T, v any) {
+func (r reply) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("%v in %s", err, r.body)
@@ -89,7 +114,7 @@ func (r reply) errorCode() string {
 	return e.Error.Code
 }
 
-func (h *harness) do(t *testing.T, method, path, token string, body any) reply {
+func (h *harness) do(t testing.TB, method, path, token string, body any) reply {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -128,7 +153,7 @@ func enrollment() map[string]any {
 }
 
 // resident enrolls and signs in a resident, returning the id and session token.
-func (h *harness) resident(t *testing.T) (int64, string) {
+func (h *harness) resident(t testing.TB) (int64, string) {
 	t.Helper()
 	e := enrollment()
 	r := h.do(t, "POST", "/api/v1/residents", "", e)

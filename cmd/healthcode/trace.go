@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"log/slog"
+	"time"
+
+	"healthcode"
+	"healthcode/internal/tracing"
+)
+
+// runTrace traces a case from the command line, straight from the database,
+// and prints the contacts with their evidence as JSON.
+func runTrace(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var st storageConfig
+	var caseID int64
+	var depth, proximity int
+	var region string
+	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	st.register(fs)
+	fs.Int64Var(&caseID, "case", 0, "the case to trace (required)")
+	fs.IntVar(&depth, "depth", 1, "1: contacts of the case; 2: also their contacts")
+	fs.IntVar(&proximity, "proximity", 30, "minutes either side of a check-in that count as contact")
+	fs.StringVar(&region, "region", "330100", "this region's code: contacts with codes from elsewhere are listed apart")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if caseID <= 0 {
+		return usageError("--case ID is required")
+	}
+	if depth != 1 && depth != 2 {
+		return usageError("--depth must be 1 or 2")
+	}
+	if proximity < 1 || proximity > 1440 {
+		return usageError("--proximity must be between 1 and 1440 minutes")
+	}
+	db, _, err := st.openStore(ctx, healthcode.SystemClock, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	c, err := db.FindCase(ctx, caseID)
+	if err != nil {
+		return err
+	}
+	res, err := db.FindResidentByID(ctx, c.ResidentID)
+	if err != nil {
+		return err
+	}
+	opts := healthcode.TraceOptions{Depth: depth, Proximity: time.Duration(proximity) * time.Minute}
+	opts.From, opts.To = healthcode.InfectiousWindow(c)
+	start := time.Now()
+	result, err := tracing.Trace(ctx, db, region, region, res.Pseudonym, opts)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(map[string]any{"case_id": c.ID, "subject": result.Subject, "from": result.From, "to": result.To,
+		"contacts": nonNilContacts(result.Contacts), "foreign_contacts": nonNilContacts(result.Foreign),
+		"checkins_scanned": result.CheckInsScanned, "took_ms": float64(time.Since(start).Microseconds()) / 1000})
+}
+
+func nonNilContacts(cs []healthcode.Contact) []healthcode.Contact {
+	if cs == nil {
+		return []healthcode.Contact{}
+	}
+	return cs
+}
