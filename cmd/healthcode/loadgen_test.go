@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -80,6 +81,39 @@ func TestLoadgenThenTraceAgainstBruteForce(t *testing.T) {
 	}
 	if withContacts < 5 {
 		t.Errorf("only %d of 10 traced people met anyone: the population is too sparse to test tracing", withContacts)
+	}
+
+	// The same from the command line, for a confirmed case.
+	src := all[0].Subject
+	person, err := db.FindResidentByPseudonym(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &healthcode.Case{ResidentID: person.ID, SampleDate: now.Add(-24 * time.Hour)}
+	if _, err := db.CreateCase(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	out.Reset()
+	if err := run(ctx, []string{"trace", "--data", dir, "--case", fmt.Sprint(c.ID)}, func(string) string { return "" }, nil, &out, &errb); err != nil {
+		t.Fatalf("trace: %v %s", err, errb.String())
+	}
+	var res struct {
+		CaseID   int64                `json:"case_id"`
+		Subject  string               `json:"subject"`
+		Contacts []healthcode.Contact `json:"contacts"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.CaseID != c.ID || res.Subject != src {
+		t.Fatalf("trace output %v: %s", err, out.String())
+	}
+	for _, ct := range res.Contacts {
+		if len(ct.Exposures) == 0 || ct.Subject == src {
+			t.Errorf("contact without evidence or the case itself: %+v", ct)
+		}
+	}
+	err = run(ctx, []string{"trace", "--data", dir, "--case", "999999"}, func(string) string { return "" }, nil, &out, &errb)
+	if healthcode.ErrorCode(err) != healthcode.ENOTFOUND || describe(err) != "case 999999 not found" {
+		t.Errorf("unknown case: %v", err)
 	}
 }
 

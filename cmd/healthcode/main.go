@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"healthcode"
 )
 
 const usage = `healthcode: a health-code platform for a public-health authority.
@@ -56,10 +58,20 @@ func main() {
 			os.Exit(ee.code)
 		}
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "healthcode:", err)
+			fmt.Fprintln(os.Stderr, "healthcode:", describe(err))
 		}
 		os.Exit(2)
 	}
+}
+
+// describe says what went wrong for a person: the message of the
+// application's own errors, the whole chain of anything else.
+func describe(err error) string {
+	var e *healthcode.Error
+	if errors.As(err, &e) && e.Code != healthcode.EINTERNAL {
+		return e.Message
+	}
+	return err.Error()
 }
 
 // usageError is a mistake in how the command was called: exit status 2.
