@@ -197,8 +197,9 @@ var placePage = template.Must(template.New("place").Parse(`<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{{.Title}}</title></head>
 <body>
-<h1>{{.Venue}}</h1>
-{{if .Result}}
+{{if .Venue}}<h1>{{.Venue}}</h1>{{end}}
+{{if .Error}}<p role="alert">{{.Error}}</p>
+{{else if .Result}}
 <p><strong>{{.Result.Decision}}</strong> · {{.Result.Color}} · {{.Result.MaskedName}}</p>
 <p>{{.Result.ReasonZH}} / {{.Result.Reason}}</p>
 <p>{{.Result.At}}</p>
@@ -207,7 +208,6 @@ var placePage = template.Must(template.New("place").Parse(`<!doctype html>
 {{else}}
 <p>请先登录后再扫码签到。Sign in first, then scan again.</p>
 {{end}}
-{{if .Error}}<p role="alert">{{.Error}}</p>{{end}}
 </body></html>`))
 
 type placePageData struct {
