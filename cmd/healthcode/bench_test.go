@@ -30,27 +30,37 @@ func BenchmarkTraceLoaded(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	// Subjects to trace: whoever checked in at random venues yesterday.
+	// Cases to trace: whoever checked in at random venues; each is traced
+	// over the 10 days before half a day after that check-in.
 	now := time.Now()
 	rng := rand.New(rand.NewPCG(42, 42))
-	var subjects []string
-	for len(subjects) < 200 {
-		cs, err := db.ListCheckInsAtVenue(ctx, int64(1+rng.IntN(1000)), now.Add(-36*time.Hour), now.Add(-12*time.Hour))
+	type pick struct {
+		subject string
+		to      time.Time
+	}
+	var picks []pick
+	for tries := 0; len(picks) < 200 && tries < 20000; tries++ {
+		cs, err := db.ListCheckInsAtVenue(ctx, int64(1+rng.IntN(1000)), now.Add(-15*24*time.Hour), now)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if len(cs) > 0 {
-			subjects = append(subjects, cs[rng.IntN(len(cs))].Subject)
+			c := cs[rng.IntN(len(cs))]
+			picks = append(picks, pick{c.Subject, c.At.Add(12 * time.Hour)})
 		}
+	}
+	if len(picks) == 0 {
+		b.Fatal("no check-ins in the last 15 days at venues 1-1000")
 	}
 	for _, depth := range []int{1, 2} {
 		b.Run(map[int]string{1: "depth1", 2: "depth2"}[depth], func(b *testing.B) {
 			var took []time.Duration
 			contacts, scanned := 0, 0
 			for i := 0; b.Loop(); i++ {
-				opts := healthcode.TraceOptions{From: now.Add(-10 * 24 * time.Hour), To: now, Depth: depth}
+				p := picks[i%len(picks)]
+				opts := healthcode.TraceOptions{From: p.to.Add(-10 * 24 * time.Hour), To: p.to, Depth: depth}
 				start := time.Now()
-				res, err := tracing.Trace(ctx, db, "330100", "330100", subjects[i%len(subjects)], opts)
+				res, err := tracing.Trace(ctx, db, "330100", "330100", p.subject, opts)
 				if err != nil {
 					b.Fatal(err)
 				}
