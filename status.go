@@ -144,3 +144,21 @@ type StatusService interface {
 	CurrentStatus(ctx context.Context, residentID int64) (Status, error)
 	StatusHistory(ctx context.Context, residentID int64) ([]StatusChange, error)
 }
+
+// Notification tells a resident that something about them changed: a new
+// status (with its reasons), a designation, a decision. A region plugs SMS
+// or push in by reading them (a later issue adds a webhook).
+type Notification struct {
+	ID         int64
+	ResidentID int64
+	At         time.Time
+	Kind       string // "status_changed"
+	Message    string // English
+	MessageZH  string // Simplified Chinese
+}
+
+// NotificationService lists a resident's notifications.
+type NotificationService interface {
+	// ListNotifications returns the resident's notifications, newest first.
+	ListNotifications(ctx context.Context, residentID int64) ([]Notification, error)
+}

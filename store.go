@@ -8,7 +8,8 @@ import (
 // Store is the system of record. Every method is one transaction with one
 // "now" from the store's clock. Writers of facts re-evaluate the subject's
 // status in the same transaction and return it; a status that changed is
-// appended to the history with the fact as its cause.
+// appended to the history with the fact as its cause, and the resident gets
+// a notification of it in the same transaction.
 //
 // Lookups that find nothing return an *Error with ENOTFOUND; duplicates
 // return ECONFLICT with a message that says what is duplicated.
@@ -16,6 +17,7 @@ type Store interface {
 	StatusService
 	VenueService
 	PaperCodeService
+	NotificationService
 
 	// CreateResident enrolls r (already validated), filling in ID, Pseudonym
 	// and CreatedAt. passwordHash is empty for a dependent without a login.

@@ -167,6 +167,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 	if err != nil {
 		return healthcode.Status{}, fmt.Errorf("append status history: %w", err)
 	}
+	if hadPrev {
+		if err := notifyStatus(ctx, tx, now, residentID, st); err != nil {
+			return healthcode.Status{}, err
+		}
+	}
 	return st, nil
 }
 

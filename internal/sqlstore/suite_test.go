@@ -57,6 +57,7 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"FindResidentByPseudonym", testFindResidentByPseudonym},
 		{"BulkCreateResidents", testBulkCreateResidents},
 		{"BulkInsertCheckIns", testBulkInsertCheckIns},
+		{"Notifications", testNotifications},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

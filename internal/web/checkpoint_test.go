@@ -271,6 +271,12 @@ func TestTraceAndDesignate(t *testing.T) {
 	if st.Color != healthcode.Yellow || len(st.Reasons) != 1 || st.Reasons[0].Rule != "close_contact" || !strings.Contains(st.Reasons[0].Message, "银泰百货") {
 		t.Errorf("contact's status: %+v", st)
 	}
+	var ns notificationsResponse
+	h.do(t, "GET", "/api/v1/me/notifications", inTok, nil).json(t, &ns)
+	if len(ns.Notifications) != 1 || !strings.Contains(ns.Notifications[0].Message, "now yellow") ||
+		!strings.Contains(ns.Notifications[0].Message, "银泰百货") {
+		t.Errorf("contact's notifications: %+v", ns)
+	}
 	h.do(t, "GET", "/api/v1/me/status", outTok, nil).json(t, &st)
 	if st.Color != healthcode.Green {
 		t.Errorf("31 minutes away: %+v", st)

@@ -289,6 +289,8 @@ var openAPISchemaTypes = []struct {
 	{"Reason", healthcode.Reason{}, true},
 	{"Status", statusResponse{}, true},
 	{"StatusChange", historyEntry{}, true},
+	{"Notifications", notificationsResponse{}, true},
+	{"Notification", notificationJSON{}, true},
 	{"VerifyRequest", verifyRequest{}, false},
 	{"Verdict", code.Verdict{}, true},
 	{"TrustList", trust.List{}, true},

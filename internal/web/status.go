@@ -348,3 +348,38 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *healthcode.Ac
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil
 }
+
+type notificationJSON struct {
+	ID        int64  `json:"id"`
+	At        string `json:"at"`
+	Kind      string `json:"kind"`
+	Message   string `json:"message"`
+	MessageZH string `json:"message_zh"`
+}
+
+type notificationsResponse struct {
+	ResidentID    int64              `json:"resident_id"`
+	Notifications []notificationJSON `json:"notifications"`
+}
+
+func (s *Server) getNotifications(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
+	subject, err := s.subject(r, a)
+	if err != nil {
+		return err
+	}
+	// Bring the status up to date first, so that a change caused by the
+	// passing of time is notified too.
+	if _, err := s.store.CurrentStatus(r.Context(), subject.ID); err != nil {
+		return err
+	}
+	ns, err := s.store.ListNotifications(r.Context(), subject.ID)
+	if err != nil {
+		return err
+	}
+	out := notificationsResponse{ResidentID: subject.ID, Notifications: make([]notificationJSON, len(ns))}
+	for i, n := range ns {
+		out.Notifications[i] = notificationJSON{ID: n.ID, At: timeString(n.At), Kind: n.Kind, Message: n.Message, MessageZH: n.MessageZH}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
