@@ -20,18 +20,13 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-
 	"healthcode"
 	"healthcode/internal/code"
+	"healthcode/internal/fetch"
 )
 
 // WellKnownPath is where a region publishes its trust list.
@@ -324,18 +319,12 @@ func (s Set) LookupKey(kid []byte) []code.Key {
 }
 
 // LoadTimeout bounds fetching a list over HTTP.
-const LoadTimeout = 30 * time.Second
+const LoadTimeout = fetch.Timeout
 
-// Load reads a signed trust list from src, a file path or an http(s) URL,
-// and parses it at the moment now.
+// Load reads a signed trust list from src, a file path or an http(s) URL, and
+// parses it.
 func Load(ctx context.Context, src string, now time.Time) (*List, error) {
-	var data []byte
-	var err error
-	if strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://") {
-		data, err = fetch(ctx, src)
-	} else {
-		data, err = readFile(src)
-	}
+	data, err := fetch.Read(ctx, src, MediaType, MaxListSize)
 	if err != nil {
 		return nil, fmt.Errorf("load trust list %s: %w", src, err)
 	}
@@ -344,53 +333,4 @@ func Load(ctx context.Context, src string, now time.Time) (*List, error) {
 		return nil, fmt.Errorf("load trust list %s: %w", src, err)
 	}
 	return l, nil
-}
-
-func fetch(ctx context.Context, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", MediaType)
-	client := &http.Client{
-		Timeout: LoadTimeout,
-		CheckRedirect: func(r *http.Request, via []*http.Request) error {
-			if len(via) >= 5 {
-				return errors.New("too many redirects")
-			}
-			if via[0].URL.Scheme == "https" && r.URL.Scheme != "https" {
-				return fmt.Errorf("refusing a redirect from https to %s", r.URL.Scheme)
-			}
-			return nil
-		},
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return readLimited(resp.Body)
-}
-
-func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return readLimited(f)
-}
-
-func readLimited(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxListSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxListSize {
-		return nil, fmt.Errorf("larger than the limit of %d bytes", MaxListSize)
-	}
-	return data, nil
 }
