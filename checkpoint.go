@@ -9,6 +9,7 @@ import (
 type Seen struct {
 	Valid          bool
 	Reject         string // why the code was rejected, when not Valid
+	RejectCode     string // the machine-readable reason: expired, bad_signature, ...
 	Color          Color  // "" when unknown (paper code with a stale status list)
 	Vaccinated     bool
 	NegativeTestAt time.Time // sample time of the latest negative PCR the code vouches for; zero if none
@@ -28,7 +29,7 @@ func Decide(p Policy, s Seen, now time.Time) Admission {
 	deny := func(en, zh string) Admission { return Admission{Deny, en, zh} }
 	switch {
 	case !s.Valid:
-		return deny("code rejected: "+s.Reject, "健康码无效："+s.Reject)
+		return deny("code rejected: "+s.Reject, "健康码无效："+rejectZH(s.RejectCode))
 	case s.Color == "":
 		return deny("colour unknown: check online", "状态未知：请联网核验")
 	case s.Color != Green:
@@ -49,6 +50,27 @@ func Decide(p Policy, s Seen, now time.Time) Admission {
 		return Admission{Admit, fmt.Sprintf("green with a negative test within %d h", p.Hours), fmt.Sprintf("绿码且%d小时内核酸阴性", p.Hours)}
 	}
 	return Admission{Admit, "green", "绿码"}
+}
+
+// rejectZH says in Chinese why a code was rejected, by reason code.
+func rejectZH(code string) string {
+	switch code {
+	case "expired":
+		return "已过期，请刷新"
+	case "not_yet_valid":
+		return "尚未生效（请检查设备时间）"
+	case "bad_signature":
+		return "签名无效，可能被篡改"
+	case "unknown_issuer":
+		return "签发地区不受信任"
+	case "key_not_valid":
+		return "签发密钥已失效"
+	case "not_a_code":
+		return "不是健康码"
+	case "revoked":
+		return "已作废（已补发新码）"
+	}
+	return "格式错误"
 }
 
 func colorZH(c Color) string {

@@ -22,7 +22,7 @@ import (
 // healthcode.Decide never admits it. A rejected verdict passes through.
 func Seen(v code.Verdict, list *List, now time.Time) (healthcode.Seen, code.Verdict) {
 	if !v.Valid {
-		return healthcode.Seen{Reject: v.Reason}, v
+		return healthcode.Seen{Reject: v.Reason, RejectCode: v.RejectCode}, v
 	}
 	if v.Kind == code.Phone {
 		s := healthcode.Seen{Valid: true, Color: v.Color, Vaccinated: v.Vaccinated}
@@ -63,7 +63,7 @@ func Seen(v code.Verdict, list *List, now time.Time) (healthcode.Seen, code.Verd
 	case Revoked:
 		v.Valid, v.RejectCode = false, code.Revoked
 		v.Reason = "revoked: this paper code was replaced by a newer one"
-		return healthcode.Seen{Reject: v.Reason}, v
+		return healthcode.Seen{Reject: v.Reason, RejectCode: v.RejectCode}, v
 	}
 	return unknown(fmt.Sprintf("status index %d has state %s: check online", v.StatusIndex, state))
 }
