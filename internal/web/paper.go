@@ -81,12 +81,19 @@ func (s *Server) issuePaperCodeOfficial(w http.ResponseWriter, r *http.Request, 
 	return s.issuePaperCodeFor(r.Context(), w, res, a.Name)
 }
 
-func (s *Server) getPaperCode(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
+// currentPaperCode returns the subject of a resident route and their
+// current paper code.
+func (s *Server) currentPaperCode(r *http.Request, a *healthcode.Actor) (*healthcode.Resident, *healthcode.PaperCode, error) {
 	res, err := s.subject(r, a)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	pc, err := s.store.FindPaperCode(r.Context(), res.ID)
+	return res, pc, err
+}
+
+func (s *Server) getPaperCode(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
+	res, pc, err := s.currentPaperCode(r, a)
 	if err != nil {
 		return err
 	}
@@ -99,11 +106,7 @@ func (s *Server) getPaperCode(w http.ResponseWriter, r *http.Request, a *healthc
 }
 
 func (s *Server) getPaperCodePNG(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
-	res, err := s.subject(r, a)
-	if err != nil {
-		return err
-	}
-	pc, err := s.store.FindPaperCode(r.Context(), res.ID)
+	res, pc, err := s.currentPaperCode(r, a)
 	if err != nil {
 		return err
 	}
