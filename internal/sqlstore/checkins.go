@@ -240,3 +240,20 @@ func (db *DB) listCheckIns(ctx context.Context, op, query string, args ...any) (
 	}
 	return cs, nil
 }
+
+// PurgeCheckIns deletes every check-in made before the given time and returns
+// how many went. Retention (the background job and `healthcode purge`) calls
+// it; check-ins are movement data and no status depends on their rows (a
+// designation is its own fact).
+func (db *DB) PurgeCheckIns(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := db.update(ctx, "purge check-ins", func(tx *sql.Tx, _ time.Time) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM checkins WHERE at < $1`, before.UnixMicro())
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
