@@ -82,3 +82,10 @@ go tool staticcheck ./...
 # --- Tests ------------------------------------------------------------------
 log "go test"
 go test -count=1 -timeout 20m ./...
+
+# --- Fuzzing (brief) --------------------------------------------------------
+# Every fuzz target (func FuzzXxx in a *_fuzz_test.go file) for a few seconds, so
+# each is exercised beyond its seed corpus, which go test above already replays.
+# The long runs are separate: ./scripts/fuzz.sh [DURATION] (10 minutes per target).
+log "fuzz (${HEALTHCODE_FUZZ_TIME:-3s} per target)"
+./scripts/fuzz.sh "${HEALTHCODE_FUZZ_TIME:-3s}"

@@ -49,7 +49,8 @@ func decodeBase45(dst []byte, s string, base int) ([]byte, *VerifyError) {
 			dst = append(dst, byte(v>>8), byte(v))
 		} else {
 			if v > 0xff {
-				return dst, malformedAt(base+i, "malformed code: the final base45 group at character %d is out of range", base+i)
+				// A three-character group cut to two is almost always above 255.
+				return dst, malformedAt(base+i, "malformed code: the final base45 group at character %d is out of range (is the code cut short?)", base+i)
 			}
 			dst = append(dst, byte(v))
 		}

@@ -59,11 +59,13 @@
 //
 // # Verification
 //
-// Verify checks, in order: the prefix, the size, base45, the CBOR and
-// COSE_Sign1 structure, the key id against the caller's trusted keys, the
-// signature, the claims' encoding, the key's validity at the moment of
-// issue, the validity window of the code, and the sanity of the claims.
-// Every rejection is a *VerifyError whose Reason says which check failed.
+// Verify checks, in order: the prefix, the size (at most MaxPayloadLen
+// characters), base45, the CBOR and COSE_Sign1 structure, the key id
+// against the caller's trusted keys, the signature (a code whose signature
+// verifies only with a revoked key is rejected as such), the claims'
+// encoding, the key's validity at the moment of issue, the validity window
+// of the code, and the sanity of the claims. Every rejection is a
+// *VerifyError whose Reason says which check failed.
 package code
 
 import (
@@ -99,6 +101,11 @@ type Key struct {
 	Public    ed25519.PublicKey
 	NotBefore time.Time // codes issued before this are not accepted
 	NotAfter  time.Time // codes issued after this are not accepted; zero means no end
+
+	// RevokedAt is when the key's region revoked it, on a key that
+	// RevokedKeyResolver.LookupRevokedKey returns; zero when the time is not
+	// known, and on every key that LookupKey returns.
+	RevokedAt time.Time
 }
 
 // ValidAt reports whether the key may sign a code issued at t.
@@ -110,6 +117,18 @@ func (k Key) ValidAt(t time.Time) bool {
 // an unknown key id. Implementations must be safe for concurrent use.
 type KeyResolver interface {
 	LookupKey(kid []byte) []Key
+}
+
+// RevokedKeyResolver is a KeyResolver that also knows the keys its regions
+// have revoked. With one, Verify rejects a code signed by a revoked key with
+// a reason that says so, instead of calling its issuer unknown. Such a code
+// is rejected whenever it was issued: whoever holds a leaked key can write
+// any issue time.
+type RevokedKeyResolver interface {
+	KeyResolver
+	// LookupRevokedKey returns the revoked keys with key id kid, which
+	// LookupKey leaves out.
+	LookupRevokedKey(kid []byte) []Key
 }
 
 // KeyResolverFunc adapts a function to KeyResolver.

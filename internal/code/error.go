@@ -8,7 +8,7 @@ const (
 	Malformed     = "malformed"      // bad base45, bad CBOR or COSE structure, missing or impossible claim
 	UnknownIssuer = "unknown_issuer" // no trusted key has the code's key id
 	BadSignature  = "bad_signature"  // the signature does not verify with any trusted key of that id
-	KeyNotValid   = "key_not_valid"  // the code was issued outside the signing key's validity
+	KeyNotValid   = "key_not_valid"  // the signing key is revoked, or the code was issued outside the key's validity
 	NotYetValid   = "not_yet_valid"  // issued in the future, beyond ClockSkew
 	Expired       = "expired"        // at or past its expiry time
 

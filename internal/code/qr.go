@@ -180,7 +180,19 @@ var ErrNoQRCode = errors.New("no readable QR code in the picture")
 // Limits on pictures DecodeImage reads.
 const (
 	maxImagePixels = 40 << 20 // a 40-megapixel photo
-	decodeMaxSide  = 1200     // larger pictures are also tried scaled down to this
+	// A picture may claim at most freePixels plus maxPixelsPerByte pixels
+	// per byte of its file. The decoders allocate the whole picture (up to
+	// 8 bytes a pixel) before they read its data, so without this a file of
+	// 50 bytes that claims 6000x6000 pixels cost 300 MB. Real pictures are
+	// far below it: a photo holds a few pixels per byte, a QR code drawn as
+	// a 1-bit PNG at 4096 pixels about 1700.
+	maxPixelsPerByte = 4096
+	freePixels       = 1 << 20
+	// Scanning time grows faster than the picture: a 40-megapixel photo
+	// took a minute. Pictures are scanned at most maxScanSide pixels wide
+	// and high (scaled down if larger), then also at decodeMaxSide.
+	maxScanSide   = 2400
+	decodeMaxSide = 1200
 )
 
 // DecodeImage reads the health code in a PNG or JPEG picture, such as a
@@ -210,8 +222,12 @@ func ReadQR(data []byte) (string, error) {
 	if format != "png" && format != "jpeg" {
 		return "", fmt.Errorf("read picture: %s pictures are not read; send a PNG or JPEG", format)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxImagePixels {
+	pixels := int64(cfg.Width) * int64(cfg.Height)
+	if cfg.Width <= 0 || cfg.Height <= 0 || pixels > maxImagePixels {
 		return "", fmt.Errorf("read picture: %dx%d pixels is larger than the limit of %d megapixels", cfg.Width, cfg.Height, maxImagePixels>>20)
+	}
+	if pixels > freePixels+maxPixelsPerByte*int64(len(data)) {
+		return "", fmt.Errorf("read picture: a file of %d bytes cannot hold the %dx%d pixels it claims; it is damaged or made up", len(data), cfg.Width, cfg.Height)
 	}
 	var img image.Image
 	if format == "png" {
@@ -225,18 +241,23 @@ func ReadQR(data []byte) (string, error) {
 	return scanQR(img)
 }
 
-// scanQR finds a QR code in img: first in the grey picture as it is, then
-// scaled down (which helps with large, noisy photos), each also inverted
-// (light modules on a dark background).
+// scanQR finds a QR code in img: first in the grey picture as it is (scaled
+// down to maxScanSide if larger), then scaled down to decodeMaxSide (which
+// helps with large, noisy photos), each also inverted (light modules on a
+// dark background).
 func scanQR(img image.Image) (string, error) {
-	greys := []*image.Gray{toGrey(img, 1)}
+	side := max(img.Bounds().Dx(), img.Bounds().Dy())
+	greys := []*image.Gray{toGrey(img, (side+maxScanSide-1)/maxScanSide)}
 	if side := max(greys[0].Rect.Dx(), greys[0].Rect.Dy()); side > decodeMaxSide {
 		greys = append(greys, toGrey(greys[0], (side+decodeMaxSide-1)/decodeMaxSide))
 	}
 	// gozxing fails on about one valid symbol in seven that zbar and jsQR
-	// read, and reads all of those mirrored (zxing's own decoder retries
-	// mirrored too), so the mirror image is tried last.
-	greys = append(greys, transpose(greys[len(greys)-1]))
+	// read, and reads most of those mirrored (zxing's own decoder retries
+	// mirrored too), so the mirror image is tried next to last. About one
+	// of our own codes in 300 it reads neither way; every one of those it
+	// read turned upside down, which is tried last.
+	last := greys[len(greys)-1]
+	greys = append(greys, transpose(last), rotate180(last))
 	sources := make([]gozxing.LuminanceSource, len(greys))
 	for i, g := range greys {
 		sources[i] = luminance(g)
@@ -274,22 +295,38 @@ func transpose(g *image.Gray) *image.Gray {
 	return out
 }
 
+// rotate180 turns g upside down.
+func rotate180(g *image.Gray) *image.Gray {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	out := image.NewGray(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			out.Pix[(h-1-y)*out.Stride+w-1-x] = g.Pix[y*g.Stride+x]
+		}
+	}
+	return out
+}
+
 // toGrey returns img in grey, each pixel the mean of a factor x factor
 // block. Transparent pixels count as white, as on a screen.
 func toGrey(img image.Image, factor int) *image.Gray {
 	b := img.Bounds()
 	w, h := (b.Dx()+factor-1)/factor, (b.Dy()+factor-1)/factor
 	out := image.NewGray(image.Rect(0, 0, w, h))
-	src, isGrey := img.(*image.Gray)
+	grey, _ := img.(*image.Gray)
+	ycc, _ := img.(*image.YCbCr) // a JPEG photo: its Y is the grey
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			var sum, n uint32
 			for dy := 0; dy < factor && y*factor+dy < b.Dy(); dy++ {
 				for dx := 0; dx < factor && x*factor+dx < b.Dx(); dx++ {
 					px, py := b.Min.X+x*factor+dx, b.Min.Y+y*factor+dy
-					if isGrey {
-						sum += uint32(src.Pix[src.PixOffset(px, py)])
-					} else {
+					switch {
+					case grey != nil:
+						sum += uint32(grey.Pix[grey.PixOffset(px, py)])
+					case ycc != nil:
+						sum += uint32(ycc.Y[ycc.YOffset(px, py)])
+					default:
 						r, g, bl, a := img.At(px, py).RGBA() // premultiplied, 16 bits
 						sum += ((299*r+587*g+114*bl)/1000 + 0xffff - a) >> 8
 					}

@@ -12,6 +12,7 @@ import (
 	"image/png"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/makiuchi-d/gozxing"
 	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
@@ -297,6 +298,33 @@ func TestRenderedCodesAlwaysDecode(t *testing.T) {
 			if got, err := code.ReadQR(img); err != nil || got != p {
 				t.Fatalf("%s: read %q, %v", p, got, err)
 			}
+		}
+	}
+}
+
+// TestDecodeImageReadsUpsideDown reads phone codes that gozxing read
+// neither as drawn nor mirrored (about one of our codes in 300: `healthcode
+// verify` failed on one in TestEndToEnd), but reads turned upside down.
+func TestDecodeImageReadsUpsideDown(t *testing.T) {
+	for _, tc := range []struct {
+		i    int
+		name string
+	}{{172, "李四"}, {400, "张三"}, {670, "张三"}, {1027, "李四"}} {
+		c := phoneClaims(tc.name)
+		c.Color = []healthcode.Color{healthcode.Green, healthcode.Yellow, healthcode.Red}[tc.i%3]
+		c.Vaccinated = tc.i%7 == 0
+		c.IssuedAt = now.Add(time.Duration(tc.i) * time.Second)
+		c.ExpiresAt = c.IssuedAt.Add(5 * time.Minute)
+		if tc.i%2 == 0 {
+			c.NegativeTestAt = now.Add(-time.Duration(tc.i%50) * time.Hour)
+		}
+		p := sign(t, testKey(t, fmt.Sprint("k", tc.i)), c)
+		img, err := code.RenderPNG(p, c.Color, 512)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := code.DecodeImage(img); err != nil || got != p {
+			t.Errorf("code %d: DecodeImage = %q, %v; want %q", tc.i, got, err, p)
 		}
 	}
 }

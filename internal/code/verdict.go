@@ -2,6 +2,7 @@ package code
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"healthcode"
@@ -50,4 +51,30 @@ func Check(payload string, keys KeyResolver, now time.Time) Verdict {
 		v.NegativeTestAt = c.NegativeTestAt.UTC().Format(time.RFC3339)
 	}
 	return v
+}
+
+// CheckImage reads the code in a PNG or JPEG picture with DecodeImage and
+// checks it like Check. A picture it cannot read is rejected as ImageVerdict
+// says.
+func CheckImage(data []byte, keys KeyResolver, now time.Time) Verdict {
+	payload, err := DecodeImage(data)
+	if err != nil {
+		return ImageVerdict(err)
+	}
+	return Check(payload, keys, now)
+}
+
+// ImageVerdict is the verdict on a picture that DecodeImage returned err
+// for: rejected with reason not_a_code, and a Reason that says whether the
+// picture holds no readable QR code or a QR code with something other than
+// a health code in it (a web address, plain text).
+func ImageVerdict(err error) Verdict {
+	var ve *VerifyError
+	switch {
+	case errors.As(err, &ve):
+		return Verdict{RejectCode: ve.Reason, Reason: ve.Detail}
+	case errors.Is(err, ErrNoQRCode):
+		return Verdict{RejectCode: NotACode, Reason: "not a health code: the picture holds no readable QR code"}
+	}
+	return Verdict{RejectCode: NotACode, Reason: "not a health code: " + strings.TrimPrefix(err.Error(), "read picture: ")}
 }

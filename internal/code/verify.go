@@ -66,15 +66,24 @@ func verify(payload string, keys KeyResolver, now time.Time) (Claims, Key, *Veri
 		Signature: raw[parts.sigStart:parts.sigEnd],
 	}
 
-	var candidates []Key
+	var candidates, revoked []Key
 	if keys != nil {
 		candidates = keys.LookupKey(kid)
+		if r, ok := keys.(RevokedKeyResolver); ok {
+			revoked = r.LookupRevokedKey(kid)
+		}
 	}
-	if len(candidates) == 0 {
+	if len(candidates) == 0 && len(revoked) == 0 {
 		return Claims{}, Key{}, rejectf(UnknownIssuer, "unknown issuer: no trusted region has signing key %x", kid)
 	}
 	key, err := verifySignature(&msg, kid, candidates)
 	if err != nil {
+		if k, ok := signedBy(&msg, revoked); ok {
+			return Claims{}, Key{}, revokedKey(kid, k)
+		}
+		if len(candidates) == 0 {
+			return Claims{}, Key{}, rejectf(UnknownIssuer, "unknown issuer: no trusted region has signing key %x", kid)
+		}
 		return Claims{}, Key{}, err
 	}
 
@@ -152,6 +161,28 @@ func verifySignature(msg *cose.UntaggedSign1Message, kid []byte, candidates []Ke
 		}
 	}
 	return Key{}, rejectf(BadSignature, "bad signature: the code was altered, or was not signed by the trusted key %x", kid)
+}
+
+// signedBy returns the first of keys whose signature check passes.
+func signedBy(msg *cose.UntaggedSign1Message, keys []Key) (Key, bool) {
+	for _, k := range keys {
+		if len(k.Public) != ed25519.PublicKeySize {
+			continue
+		}
+		if v, err := cose.NewVerifier(cose.AlgorithmEdDSA, k.Public); err == nil && msg.Verify(nil, v) == nil {
+			return k, true
+		}
+	}
+	return Key{}, false
+}
+
+// revokedKey is the rejection of a code signed by a revoked key.
+func revokedKey(kid []byte, k Key) *VerifyError {
+	when := "has revoked it"
+	if !k.RevokedAt.IsZero() {
+		when = "revoked it on " + k.RevokedAt.UTC().Format(time.RFC3339)
+	}
+	return rejectf(KeyNotValid, "key revoked: the code is signed with key %x of region %s, and the region %s; no code signed with that key is accepted any more", kid, k.Region, when)
 }
 
 // checkPrefix rejects text that is not a health code, saying what it looks

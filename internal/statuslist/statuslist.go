@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -387,25 +388,25 @@ func Parse(data []byte, keys code.KeyResolver) (*List, error) {
 	if err != nil || len(kid) == 0 || len(kid) > maxKIDLen || hex.EncodeToString(kid) != hdr.KeyID {
 		return nil, invalid("the JWS key id (kid) %q is not 1 to %d bytes in lower-case hex", truncate(hdr.KeyID, 40), maxKIDLen)
 	}
-	var candidates []code.Key
+	var candidates, revoked []code.Key
 	if keys != nil {
 		candidates = keys.LookupKey(kid)
-	}
-	if len(candidates) == 0 {
-		return nil, invalid("signed by key %s, which no trusted region has", hdr.KeyID)
-	}
-	var signer *code.Key
-	var payload []byte
-	for i := range candidates {
-		if len(candidates[i].Public) != ed25519.PublicKeySize {
-			continue
-		}
-		if p, err := jws.Verify(candidates[i].Public); err == nil {
-			signer, payload = &candidates[i], p
-			break
+		if r, ok := keys.(code.RevokedKeyResolver); ok {
+			revoked = r.LookupRevokedKey(kid)
 		}
 	}
+	signer, payload := verifiedBy(jws, candidates)
 	if signer == nil {
+		if k, _ := verifiedBy(jws, revoked); k != nil {
+			when := "has revoked it"
+			if !k.RevokedAt.IsZero() {
+				when = "revoked it on " + k.RevokedAt.UTC().Format(time.RFC3339)
+			}
+			return nil, invalid("signed by key %s of region %s, and the region %s", hdr.KeyID, k.Region, when)
+		}
+		if len(candidates) == 0 {
+			return nil, invalid("signed by key %s, which no trusted region has", hdr.KeyID)
+		}
 		return nil, invalid("the signature does not verify with trusted key %s: the list was altered or not signed by that key", hdr.KeyID)
 	}
 
@@ -420,6 +421,19 @@ func Parse(data []byte, keys code.KeyResolver) (*List, error) {
 		return nil, invalid("issued at %s with key %s, which is not valid then (%s)", l.IssuedAt.UTC().Format(time.RFC3339), hdr.KeyID, validity(signer))
 	}
 	return l, nil
+}
+
+// verifiedBy returns the first of keys that verifies jws, and the payload.
+func verifiedBy(jws *jose.JSONWebSignature, keys []code.Key) (*code.Key, []byte) {
+	for i := range keys {
+		if len(keys[i].Public) != ed25519.PublicKeySize {
+			continue
+		}
+		if p, err := jws.Verify(keys[i].Public); err == nil {
+			return &keys[i], p
+		}
+	}
+	return nil, nil
 }
 
 func validity(k *code.Key) string {
@@ -486,9 +500,37 @@ func decode(payload []byte) (*List, error) {
 	return l, nil
 }
 
+// maxDeflateRatio is the most that DEFLATE (RFC 1951) expands data: a
+// 258-byte match in two bits.
+const maxDeflateRatio = 1032
+
+// readBits reads want bytes from r, or fewer if r ends or fails first, and
+// returns them with r's error (nil if all want bytes came). Its buffer
+// starts at most bound bytes, as much as the compressed data can hold, and
+// grows only as data comes.
+func readBits(r io.Reader, want, bound int) ([]byte, error) {
+	bits := make([]byte, 0, min(want, bound))
+	for len(bits) < want {
+		if len(bits) == cap(bits) {
+			bits = slices.Grow(bits, min(max(len(bits), 4096), want-len(bits)))
+		}
+		n, err := r.Read(bits[len(bits):min(cap(bits), want)])
+		bits = bits[:len(bits)+n]
+		if err != nil {
+			if len(bits) == want && errors.Is(err, io.EOF) {
+				return bits, io.EOF
+			}
+			return bits, err
+		}
+	}
+	return bits, nil
+}
+
 // inflate decodes and decompresses the bits of size entries. It never
 // decompresses more than the bits that size needs, and checks that the
-// data holds exactly those bits and nothing after them.
+// data holds exactly those bits and nothing after them. Its memory follows
+// what the data decompresses to, not what size claims: a few compressed
+// bytes that claim the largest size cost kilobytes, not MaxBitsSize.
 func inflate(s string, size int) ([]byte, error) {
 	if len(s) > bitsEncoding.EncodedLen(MaxCompressedSize) {
 		return nil, invalid("bits: the compressed bits are more than %d bytes", MaxCompressedSize)
@@ -503,21 +545,24 @@ func inflate(s string, size int) ([]byte, error) {
 		return nil, invalid("bits: not zlib data: %v", err)
 	}
 	want := bitsLen(size)
-	bits := make([]byte, want)
-	if n, err := io.ReadFull(zr, bits); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, invalid("bits: they decompress to %d bytes; size %d needs %d", n, size, want)
-		}
+	bits, err := readBits(zr, want, maxDeflateRatio*len(comp))
+	switch {
+	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, invalid("bits: bad zlib data: %v", err)
-	}
-	// The stream must end here, with a correct checksum; a stream that
-	// goes on is refused after one more byte, however much it holds.
-	var one [1]byte
-	switch _, err := io.ReadFull(zr, one[:]); {
+	case len(bits) < want:
+		return nil, invalid("bits: they decompress to %d bytes; size %d needs %d", len(bits), size, want)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, invalid("bits: bad zlib data: %v", err)
 	case err == nil:
-		return nil, invalid("bits: they decompress to more than the %d bytes that size %d needs", want, size)
-	case !errors.Is(err, io.EOF):
-		return nil, invalid("bits: bad zlib data: %v", err)
+		// The stream must end here, with a correct checksum; a stream that
+		// goes on is refused after one more byte, however much it holds.
+		var one [1]byte
+		switch _, err := io.ReadFull(zr, one[:]); {
+		case err == nil:
+			return nil, invalid("bits: they decompress to more than the %d bytes that size %d needs", want, size)
+		case !errors.Is(err, io.EOF):
+			return nil, invalid("bits: bad zlib data: %v", err)
+		}
 	}
 	if r.Len() != 0 {
 		return nil, invalid("bits: %d bytes after the end of the zlib data", r.Len())

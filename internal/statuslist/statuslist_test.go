@@ -55,6 +55,17 @@ func hangzhou(tb testing.TB) (*trust.List, ed25519.PrivateKey) {
 	}}, priv
 }
 
+// revokedList returns l with every key revoked at at (zero: at no stated
+// time).
+func revokedList(l *trust.List, at time.Time) *trust.List {
+	c := *l
+	c.Keys = append([]trust.Entry(nil), l.Keys...)
+	for i := range c.Keys {
+		c.Keys[i].Revoke(at)
+	}
+	return &c
+}
+
 // beijing returns a trust list of region 110100 and its signing key.
 func beijing(tb testing.TB) (*trust.List, ed25519.PrivateKey) {
 	tb.Helper()
@@ -364,6 +375,8 @@ func TestUntrusted(t *testing.T) {
 		{"beijing signs for hangzhou", signed(t, list, bpriv), trust.Set{tl, bl}, "of region 110100, not of the list's issuer 330100"},
 		{"key not valid at issue", signed(t, list, priv), resolver(late), "which is not valid then"},
 		{"both trusted, right region", signed(t, list, priv), trust.Set{bl, tl}, ""},
+		{"key revoked", signed(t, list, priv), revokedList(tl, now.Add(-time.Hour)), "of region 330100, and the region revoked it on 2026-11-23T07:00:00Z"},
+		{"key revoked, no time", signed(t, list, priv), revokedList(tl, time.Time{}), "and the region has revoked it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -535,6 +548,9 @@ func TestZipBomb(t *testing.T) {
 		{"size within limits, data far beyond", 100, bomb, "decompress to more than the 25 bytes", 4 << 20},
 		{"largest size, data beyond", statuslist.MaxEntries, bomb, "decompress to more than the 16777216 bytes", 24 << 20},
 		{"huge size claimed", 1 << 40, compress(t, []byte{0}), "size: is 1099511627776", 1 << 20},
+		// A few bytes that claim the largest size: the bits are read as
+		// they come, not allocated for the size up front (which cost 16 MiB).
+		{"largest size, few bytes", statuslist.MaxEntries, compress(t, []byte{0}), "decompress to 1 bytes", 1 << 20},
 		{"size just over the limit", statuslist.MaxEntries + 1, bomb, "size: is 67108865", 1 << 20},
 	}
 	for _, tt := range tests {

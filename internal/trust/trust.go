@@ -7,6 +7,12 @@
 // holds lists resolves a code's key id with List.LookupKey, or with a Set
 // of lists to trust several regions.
 //
+// An entry may be revoked ("revoked": true, and "revoked_at" saying when):
+// its key is then never used. List.LookupKey leaves it out and
+// List.LookupRevokedKey returns it, so that code.Verify rejects a code it
+// signed with a reason that says the key was revoked, whatever issue time
+// the code claims.
+//
 // A list is self-signed: Parse checks that it is intact and signed by a
 // valid key it names for its own region, not that the region is who it says
 // it is. Until lists are checked against pinned peer keys, that rests on
@@ -63,7 +69,19 @@ type Entry struct {
 	PublicKey  string    `json:"public_key"` // base64url (no padding) of the raw 32-byte key
 	NotBefore  time.Time `json:"not_before"`
 	NotAfter   time.Time `json:"not_after,omitzero"` // zero: no end
-	Revoked    bool      `json:"revoked,omitempty"`
+
+	// Revoked withdraws the key: no code it signed is accepted any more,
+	// whatever its issue time, and a list or status list it signed is
+	// refused. RevokedAt says when, for people; it may be set only together
+	// with Revoked, so that a verifier that knows only "revoked" reads the
+	// list the same way. Lists written before RevokedAt existed have none.
+	Revoked   bool      `json:"revoked,omitempty"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
+
+// Revoke marks e revoked at t.
+func (e *Entry) Revoke(t time.Time) {
+	e.Revoked, e.RevokedAt = true, t.UTC()
 }
 
 // NewEntry returns the entry for an Ed25519 public key.
@@ -135,6 +153,9 @@ func (l *List) Validate() error {
 			p.Add(field+".not_before", "is required")
 		} else if !e.NotAfter.IsZero() && !e.NotAfter.After(e.NotBefore) {
 			p.Add(field+".not_after", "is not after not_before")
+		}
+		if !e.RevokedAt.IsZero() && !e.Revoked {
+			p.Add(field+".revoked_at", "is set but revoked is not true; a revoked key needs both")
 		}
 	}
 	return p.Err("invalid trust list")
@@ -222,8 +243,12 @@ func Parse(data []byte, now time.Time) (*List, error) {
 	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &l); err != nil {
 		return nil, invalid("the signed content is not a trust list: %v", err)
 	}
-	var signer *Entry
-	var found, revoked int
+	if len(l.Keys) > MaxKeys {
+		return nil, invalid("it has %d keys; the limit is %d", len(l.Keys), MaxKeys)
+	}
+	var signer, revoked *Entry
+	var found int
+	tried := make(map[string]bool) // each key is checked once, however often it is listed
 	for i := range l.Keys {
 		e := &l.Keys[i]
 		if e.KID != kid {
@@ -231,9 +256,13 @@ func Parse(data []byte, now time.Time) (*List, error) {
 		}
 		found++
 		if e.Revoked {
-			revoked++
+			revoked = e
 			continue
 		}
+		if tried[e.PublicKey] {
+			continue
+		}
+		tried[e.PublicKey] = true
 		pub, err := e.publicKey()
 		if err != nil {
 			continue
@@ -247,7 +276,10 @@ func Parse(data []byte, now time.Time) (*List, error) {
 	case signer != nil:
 	case found == 0:
 		return nil, invalid("signed by key %s, which is not in the list", kid)
-	case found == revoked:
+	case revoked != nil && len(tried) == 0:
+		if !revoked.RevokedAt.IsZero() {
+			return nil, invalid("signed by key %s, which the list marks as revoked on %s", kid, revoked.RevokedAt.UTC().Format(time.RFC3339))
+		}
 		return nil, invalid("signed by key %s, which the list marks as revoked", kid)
 	default:
 		return nil, invalid("the signature does not verify with key %s: the list was altered or not signed by that key", kid)
@@ -278,7 +310,13 @@ func validity(e *Entry) string {
 
 // LookupKey returns the unrevoked keys of the list with key id kid. It
 // implements code.KeyResolver.
-func (l *List) LookupKey(kid []byte) []code.Key {
+func (l *List) LookupKey(kid []byte) []code.Key { return l.lookup(kid, false) }
+
+// LookupRevokedKey returns the revoked keys of the list with key id kid,
+// with their revocation times. It implements code.RevokedKeyResolver.
+func (l *List) LookupRevokedKey(kid []byte) []code.Key { return l.lookup(kid, true) }
+
+func (l *List) lookup(kid []byte, revoked bool) []code.Key {
 	var buf [32]byte
 	if l == nil || len(kid) == 0 || 2*len(kid) > len(buf) {
 		return nil
@@ -287,20 +325,24 @@ func (l *List) LookupKey(kid []byte) []code.Key {
 	var keys []code.Key
 	for i := range l.Keys {
 		e := &l.Keys[i]
-		if e.Revoked || e.KID != string(hexKID) {
+		if e.Revoked != revoked || e.KID != string(hexKID) {
 			continue
 		}
 		pub, err := e.publicKey()
 		if err != nil {
 			continue
 		}
-		keys = append(keys, code.Key{
+		k := code.Key{
 			KID:       bytes.Clone(kid),
 			Region:    e.Region,
 			Public:    pub,
 			NotBefore: e.NotBefore,
 			NotAfter:  e.NotAfter,
-		})
+		}
+		if revoked {
+			k.RevokedAt = e.RevokedAt
+		}
+		keys = append(keys, k)
 	}
 	return keys
 }
@@ -314,6 +356,16 @@ func (s Set) LookupKey(kid []byte) []code.Key {
 	var keys []code.Key
 	for _, l := range s {
 		keys = append(keys, l.LookupKey(kid)...)
+	}
+	return keys
+}
+
+// LookupRevokedKey returns the revoked keys with key id kid from every
+// list. It implements code.RevokedKeyResolver.
+func (s Set) LookupRevokedKey(kid []byte) []code.Key {
+	var keys []code.Key
+	for _, l := range s {
+		keys = append(keys, l.LookupRevokedKey(kid)...)
 	}
 	return keys
 }

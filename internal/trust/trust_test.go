@@ -39,14 +39,17 @@ var (
 	until = time.Date(2028, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
+// revokedAt is when the leaked key of hangzhou was revoked.
+var revokedAt = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
 // hangzhou returns a list with the current key, an older key that has
-// ended and a revoked key.
+// ended and a key revoked at revokedAt.
 func hangzhou(tb testing.TB) (*trust.List, ed25519.PrivateKey) {
 	tb.Helper()
 	current := testKey(tb, "hangzhou 2025")
 	old := trust.NewEntry(pub(testKey(tb, "hangzhou 2023")), "330100", "杭州市", from.AddDate(-2, 0, 0), from)
 	revoked := trust.NewEntry(pub(testKey(tb, "hangzhou leaked")), "330100", "杭州市", from, until)
-	revoked.Revoked = true
+	revoked.Revoke(revokedAt)
 	return &trust.List{
 		Issuer:   "330100",
 		IssuedAt: now.Add(-time.Hour),
@@ -161,6 +164,13 @@ func TestParseRejects(t *testing.T) {
 	listJSON, _ := json.Marshal(l)
 	futureJSON, _ := json.Marshal(&future)
 	noKeys := `{"issuer":"330100","issued_at":"2026-11-23T07:00:00Z","keys":[]}`
+	// The signing key listed over and over: refused before any signature
+	// check, which would otherwise run once per entry.
+	crowded := *l
+	for len(crowded.Keys) <= trust.MaxKeys {
+		crowded.Keys = append(crowded.Keys, l.Keys[0])
+	}
+	crowdedJSON, _ := json.Marshal(&crowded)
 
 	tests := []struct {
 		name string
@@ -178,12 +188,13 @@ func TestParseRejects(t *testing.T) {
 		{"no kid", signRaw(t, priv, "", trust.Type, listJSON), "no key id"},
 		{"wrong typ", signRaw(t, priv, kidOf(priv), "JWT", listJSON), "typ"},
 		{"no typ", signRaw(t, priv, kidOf(priv), "", listJSON), "typ"},
-		{"signed by a revoked key", signRaw(t, revokedSigner, kidOf(revokedSigner), trust.Type, listJSON), "revoked"},
+		{"signed by a revoked key", signRaw(t, revokedSigner, kidOf(revokedSigner), trust.Type, listJSON), "revoked on 2026-03-01T12:00:00Z"},
 		{"signed by an ended key", signRaw(t, expiredKey, kidOf(expiredKey), trust.Type, listJSON), "not valid now"},
 		{"issued in the future", signRaw(t, priv, kidOf(priv), trust.Type, futureJSON), "future"},
 		{"lists another region's key", signRaw(t, outsider, kidOf(outsider), trust.Type, beijingJSON), "region"},
 		{"no keys", signRaw(t, priv, kidOf(priv), trust.Type, []byte(noKeys)), "not in the list"},
 		{"not a list", signRaw(t, priv, kidOf(priv), trust.Type, []byte(`[1,2]`)), "not a trust list"},
+		{"too many keys", signRaw(t, priv, kidOf(priv), trust.Type, crowdedJSON), "the limit is 1000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,6 +230,7 @@ func TestValidate(t *testing.T) {
 		{"no start", func(l *trust.List) { l.Keys[0].NotBefore = time.Time{} }, "keys[0].not_before"},
 		{"ends before it starts", func(l *trust.List) { l.Keys[0].NotAfter = l.Keys[0].NotBefore }, "keys[0].not_after"},
 		{"duplicate key", func(l *trust.List) { l.Keys = append(l.Keys, l.Keys[0]) }, "keys[3]"},
+		{"revocation time without revoked", func(l *trust.List) { l.Keys[0].RevokedAt = now }, "keys[0].revoked_at"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,12 +311,22 @@ func TestLookupKeyVerifiesCodes(t *testing.T) {
 	if key.Region != "330100" || !key.NotBefore.Equal(from) || !key.NotAfter.Equal(until) || !bytes.Equal(key.Public, pub(priv)) {
 		t.Errorf("key = %+v", key)
 	}
-	if got := parsed.LookupKey(code.KeyID(pub(testKey(t, "hangzhou leaked")))); len(got) != 0 {
+	leakedKID := code.KeyID(pub(testKey(t, "hangzhou leaked")))
+	if got := parsed.LookupKey(leakedKID); len(got) != 0 {
 		t.Errorf("LookupKey of a revoked key = %+v", got)
 	}
+	if got := parsed.LookupRevokedKey(leakedKID); len(got) != 1 || !got[0].RevokedAt.Equal(revokedAt) {
+		t.Errorf("LookupRevokedKey of a revoked key = %+v", got)
+	}
+	if got := parsed.LookupRevokedKey(code.KeyID(pub(priv))); len(got) != 0 {
+		t.Errorf("LookupRevokedKey of an unrevoked key = %+v", got)
+	}
+	// A code signed with the revoked key is refused as such (see also
+	// TestRevokedKey).
 	_, _, err = code.Verify(sign(testKey(t, "hangzhou leaked")), parsed, now)
-	if ve, ok := err.(*code.VerifyError); !ok || ve.Reason != code.UnknownIssuer {
-		t.Errorf("code signed with a revoked key: %v, want unknown_issuer", err)
+	if ve, ok := err.(*code.VerifyError); !ok || ve.Reason != code.KeyNotValid ||
+		!strings.Contains(ve.Detail, "key revoked") || !strings.Contains(ve.Detail, "2026-03-01T12:00:00Z") {
+		t.Errorf("code signed with a revoked key: %v, want key_not_valid saying it is revoked", err)
 	}
 	// A code signed with the ended key, issued now, is outside its validity.
 	_, _, err = code.Verify(sign(testKey(t, "hangzhou 2023")), parsed, now)
@@ -334,6 +356,83 @@ func TestLookupKeyVerifiesCodes(t *testing.T) {
 	}
 	if _, _, err := code.Verify(sign(bj), parsed, now); err == nil {
 		t.Error("a Beijing code verified with the Hangzhou list alone")
+	}
+}
+
+// TestRevokedKey checks revocation end to end: the list carries it, with
+// or without a time; a code signed by a revoked key is rejected saying so,
+// whether it claims to be issued before or after the revocation; and so is
+// a code checked against a Set.
+func TestRevokedKey(t *testing.T) {
+	l, priv := hangzhou(t)
+	leaked := testKey(t, "hangzhou leaked")
+	data := signList(t, l, priv)
+
+	// On the wire: "revoked" and "revoked_at" together, so that a reader
+	// that knows only "revoked" (lists before revoked_at) reads the same.
+	_, payload, _ := jwsParts(t, data)
+	var wire struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal(payload, &wire); err != nil {
+		t.Fatal(err)
+	}
+	if k := wire.Keys[2]; k["revoked"] != true || k["revoked_at"] != "2026-03-01T12:00:00Z" {
+		t.Errorf("revoked entry on the wire: %v", k)
+	}
+	if _, ok := wire.Keys[0]["revoked_at"]; ok {
+		t.Errorf("unrevoked entry has revoked_at: %v", wire.Keys[0])
+	}
+
+	// The same list as one written before revoked_at: revoked, no time.
+	noTime := *l
+	noTime.Keys = append([]trust.Entry(nil), l.Keys...)
+	noTime.Keys[2].RevokedAt = time.Time{}
+
+	withTime, err := trust.Parse(data, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withoutTime, err := trust.Parse(signList(t, &noTime, priv), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := func(iat time.Time) code.Claims {
+		return code.Claims{Subject: "ABCDEFGH", IssuedAt: iat, ExpiresAt: iat.Add(400 * 24 * time.Hour),
+			MaskedName: "张*丰", BirthYear: 1986, Kind: code.Paper, StatusIndex: 7}
+	}
+	before, err := code.NewSigner(leaked).Sign(claims(revokedAt.Add(-30 * 24 * time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := code.NewSigner(leaked).Sign(claims(now.Add(-time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		payload string
+		keys    code.KeyResolver
+		detail  string
+	}{
+		{"issued before the revocation", before, withTime, "revoked it on 2026-03-01T12:00:00Z"},
+		{"issued after the revocation", after, withTime, "revoked it on 2026-03-01T12:00:00Z"},
+		{"list without revocation times", after, withoutTime, "has revoked it"},
+		{"set of lists", after, trust.Set{withTime}, "revoked it on 2026-03-01T12:00:00Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := code.Check(tt.payload, tt.keys, now)
+			if v.Valid || v.RejectCode != code.KeyNotValid || !strings.Contains(v.Reason, "key revoked") || !strings.Contains(v.Reason, tt.detail) {
+				t.Errorf("verdict %+v, want key_not_valid saying the key was revoked (%s)", v, tt.detail)
+			}
+		})
+	}
+
+	// A resolver that does not know revocations hides the key entirely.
+	hiding := code.KeyResolverFunc(withTime.LookupKey)
+	if v := code.Check(after, hiding, now); v.RejectCode != code.UnknownIssuer {
+		t.Errorf("verdict with a plain resolver: %+v, want unknown_issuer", v)
 	}
 }
 
