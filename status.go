@@ -84,6 +84,10 @@ type Facts struct {
 	Cases        []Case
 	Contacts     []ContactDesignation
 	Areas        []AreaRisk // only the designations relevant to the resident's visits
+	Overrides    []Override // approved overrides of the resident's facts
+	// Retained holds the reasons kept after a purge deleted their facts;
+	// the rules report each under its rule until its end.
+	Retained []RetainedReason
 }
 
 // Evaluator turns facts into a status. Implementations are pure and
@@ -147,12 +151,12 @@ type StatusService interface {
 
 // Notification tells a resident that something about them changed: a new
 // status (with its reasons), a designation, a decision. A region plugs SMS
-// or push in by reading them (a later issue adds a webhook).
+// or push in through the webhook (see OutboxService).
 type Notification struct {
 	ID         int64
 	ResidentID int64
 	At         time.Time
-	Kind       string // "status_changed"
+	Kind       string // NotifyStatusChanged, NotifyAppealDecided or NotifyContactDesignated
 	Message    string // English
 	MessageZH  string // Simplified Chinese
 }

@@ -13,11 +13,21 @@ import (
 //
 // Lookups that find nothing return an *Error with ENOTFOUND; duplicates
 // return ECONFLICT with a message that says what is duplicated.
+//
+// Every fact written, status change, rule-set publication and token issued
+// is recorded in the audit log in the same transaction, with the actor the
+// context carries (ContextWithActor). Reads of a resident's data on behalf of
+// someone else go through the methods that take an Access, which record it
+// the same way.
 type Store interface {
 	StatusService
 	VenueService
 	PaperCodeService
 	NotificationService
+	AuditService
+	AppealService
+	OverrideService
+	ExportService
 
 	// CreateResident enrolls r (already validated), filling in ID, Pseudonym
 	// and CreatedAt. passwordHash is empty for a dependent without a login.
@@ -56,8 +66,18 @@ type Store interface {
 	ListAreaRisks(ctx context.Context) ([]AreaRisk, error)
 	AddContactDesignation(ctx context.Context, c *ContactDesignation) (Status, error)
 
-	// LoadFacts gathers everything the rules may look at for one resident.
+	// LoadFacts gathers everything the rules may look at for one resident:
+	// the facts in force (not withdrawn), approved overrides and retained
+	// reasons.
 	LoadFacts(ctx context.Context, residentID int64) (*Facts, error)
+
+	// ReadCase returns a case for someone other than its resident, recording
+	// acc in the audit log in the same transaction.
+	ReadCase(ctx context.Context, acc Access, id int64) (*Case, error)
+	// ReadCaseMovements runs fn with the case, its holder's pseudonym and a
+	// reader of check-ins, in one transaction that records acc in the audit
+	// log as a read of the case holder's data.
+	ReadCaseMovements(ctx context.Context, acc Access, caseID int64, fn func(c *Case, pseudonym string, src MovementReader) error) error
 
 	// PublishRuleSet records rs as published (idempotent per version) and sets
 	// rs.PublishedAt to the time it was first published.
@@ -66,4 +86,11 @@ type Store interface {
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// MovementReader reads check-ins and venues: what tracing needs.
+type MovementReader interface {
+	ListCheckInsOfSubject(ctx context.Context, issuer, subject string, from, to time.Time) ([]CheckIn, error)
+	ListCheckInsAtVenue(ctx context.Context, venueID int64, from, to time.Time) ([]CheckIn, error)
+	FindVenue(ctx context.Context, id int64) (*Venue, error)
 }

@@ -23,7 +23,9 @@ Usage:
   healthcode token create --role ROLE [--name NAME] [--data DIR] [--db URL]
   healthcode verify --trust FILE|URL [--status-list FILE|URL] [--at RFC3339] PAYLOAD|IMAGE.png
   healthcode checkpoint --server URL --token T --venue ID [--state DIR]   (codes on stdin, one per line)
-  healthcode trace --case ID [--depth 1|2] [--data DIR] [--db URL]
+  healthcode trace --case ID [--depth 1|2] [--purpose WHY] [--data DIR] [--db URL]
+  healthcode purge [--retain-checkins 28d ...] [--end-of-emergency] [--data DIR] [--db URL]
+  healthcode audit verify [--data DIR] [--db URL]
   healthcode loadgen --residents N --venues V --days D --checkins-per-day K --seed S [--data DIR] [--db URL]
   healthcode version
 
@@ -102,6 +104,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runTrace(ctx, rest, getenv, stdout, stderr)
 	case "loadgen":
 		return runLoadgen(ctx, rest, getenv, stdout, stderr)
+	case "purge":
+		return runPurge(ctx, rest, getenv, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "healthcode", version)
 		return nil

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"healthcode"
@@ -18,11 +19,13 @@ import (
 	"healthcode/internal/secure"
 	"healthcode/internal/trust"
 	"healthcode/internal/web"
+	"healthcode/internal/webhook"
 )
 
 // serveConfig is everything `healthcode serve` is told, validated once.
 type serveConfig struct {
 	storageConfig
+	Retain       retentionFlags
 	Addr         string
 	Region       string
 	RegionName   string
@@ -31,6 +34,11 @@ type serveConfig struct {
 	LogLevel     string
 	SecureCookie bool
 	PublicURL    string
+
+	WebhookURL     string
+	WebhookSecret  string
+	AppealDeadline time.Duration
+	PurgeInterval  time.Duration
 }
 
 func (c *serveConfig) validate() error {
@@ -53,7 +61,30 @@ func (c *serveConfig) validate() error {
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return usageError("--log-level must be debug, info, warn or error, not %q", c.LogLevel)
 	}
-	return nil
+	return c.validateAccountability()
+}
+
+// validateAccountability checks the webhook, appeal and retention settings.
+func (c *serveConfig) validateAccountability() error {
+	switch {
+	case c.WebhookURL != "":
+		u, err := url.Parse(c.WebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usageError("--webhook-url must be an http(s) URL, not %q", c.WebhookURL)
+		}
+		if len(c.WebhookSecret) < 16 {
+			return usageError("--webhook-url needs --webhook-secret (or HEALTHCODE_WEBHOOK_SECRET_FILE) of at least 16 characters: the receiver checks each call's signature with it")
+		}
+	case c.WebhookSecret != "":
+		return usageError("--webhook-secret is set but --webhook-url is not")
+	}
+	if c.AppealDeadline < time.Hour || c.AppealDeadline > 30*24*time.Hour {
+		return usageError("--appeal-deadline must be between 1h and 720h, not %s", c.AppealDeadline)
+	}
+	if c.PurgeInterval != 0 && c.PurgeInterval < time.Minute {
+		return usageError("--purge-interval must be at least 1m, or 0 to turn the retention job off, not %s", c.PurgeInterval)
+	}
+	return c.Retain.validate()
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -69,6 +100,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&cfg.SecureCookie, "secure-cookie", false, "mark the session cookie Secure (set when served over HTTPS)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "how phones reach this server, e.g. https://hc.example.gov.cn (default http://ADDR); place codes encode it")
+	cfg.Retain.register(fs)
+	fs.StringVar(&cfg.WebhookURL, "webhook-url", "", "POST every notification here (an SMS or push gateway), signed; see docs/accountability.md")
+	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", "", "the HMAC-SHA256 key that signs webhook calls (prefer HEALTHCODE_WEBHOOK_SECRET_FILE)")
+	fs.DurationVar(&cfg.AppealDeadline, "appeal-deadline", healthcode.DefaultAppealDeadline, "how long reviewers have to decide an appeal before it is flagged overdue")
+	fs.DurationVar(&cfg.PurgeInterval, "purge-interval", time.Hour, "how often the retention job runs (0: never; run healthcode purge instead)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -84,11 +120,27 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	loc, _ := time.LoadLocation(cfg.Timezone)
 	clock := healthcode.SystemClock
 
+	cfg.outbox = cfg.WebhookURL != ""
 	db, engine, err := cfg.openStore(ctx, clock, log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	// Background work: the webhook worker and the retention job. They stop
+	// before the database closes.
+	bg, stopBackground := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	defer func() {
+		stopBackground()
+		background.Wait()
+	}()
+	if cfg.WebhookURL != "" {
+		w := &webhook.Worker{URL: cfg.WebhookURL, Secret: []byte(cfg.WebhookSecret), Outbox: db, Clock: clock, Log: log}
+		background.Go(func() { _ = w.Run(bg) })
+	}
+	if cfg.PurgeInterval > 0 {
+		background.Go(func() { runRetention(bg, db, cfg.Retain.Retention, cfg.PurgeInterval, log) })
+	}
 	key, err := cfg.loadSigningKey(clock.Now())
 	if err != nil {
 		return err
@@ -114,7 +166,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
-		if err := db.CreateAPIToken(ctx, &healthcode.APIToken{Name: "first admin", Role: healthcode.RoleAdmin, Hash: hash}); err != nil {
+		if err := db.CreateAPIToken(healthcode.ContextWithActor(ctx, healthcode.Actor{Role: healthcode.RoleSystem, Name: "system: first start"}),
+			&healthcode.APIToken{Name: "first admin", Role: healthcode.RoleAdmin, Hash: hash}); err != nil {
 			return err
 		}
 		adminToken = secret
@@ -132,7 +185,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	srv := web.New(web.Config{Region: cfg.Region, RegionName: cfg.RegionName, Location: loc, CodeLifetime: cfg.CodeLifetime,
-		SecureCookie: cfg.SecureCookie, PublicURL: publicURL}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
+		SecureCookie: cfg.SecureCookie, PublicURL: publicURL, AppealDeadline: cfg.AppealDeadline}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
 		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,

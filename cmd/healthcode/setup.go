@@ -28,6 +28,8 @@ type storageConfig struct {
 	DataDir     string
 	DB          string
 	DataKeyFile string
+	// outbox queues notifications for the webhook (serve, when one is set).
+	outbox bool
 }
 
 func (c *storageConfig) register(fs *flag.FlagSet) {
@@ -191,7 +193,7 @@ func (c *storageConfig) openStore(ctx context.Context, clock healthcode.Clock, l
 	if err != nil {
 		return nil, nil, fmt.Errorf("default rule set: %w", err)
 	}
-	db, err := sqlstore.Open(ctx, c.dbURL(), sqlstore.Options{Clock: clock, Evaluator: engine, Cipher: cipher, Logger: log})
+	db, err := sqlstore.Open(ctx, c.dbURL(), sqlstore.Options{Clock: clock, Evaluator: engine, Cipher: cipher, Logger: log, Outbox: c.outbox})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -41,6 +41,7 @@ func runTokenCreate(ctx context.Context, args []string, getenv func(string) stri
 	if len(name) > 80 {
 		return usageError("--name is longer than 80 characters")
 	}
+	ctx = healthcode.ContextWithActor(ctx, healthcode.OperatorActor("token create"))
 	db, _, err := st.openStore(ctx, healthcode.SystemClock, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err

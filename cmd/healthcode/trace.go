@@ -18,7 +18,7 @@ func runTrace(ctx context.Context, args []string, getenv func(string) string, st
 	var st storageConfig
 	var caseID int64
 	var depth, proximity int
-	var region string
+	var region, purpose string
 	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	st.register(fs)
@@ -26,6 +26,7 @@ func runTrace(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&depth, "depth", 1, "1: contacts of the case; 2: also their contacts")
 	fs.IntVar(&proximity, "proximity", 30, "minutes either side of a check-in that count as contact")
 	fs.StringVar(&region, "region", "330100", "this region's code: contacts with codes from elsewhere are listed apart")
+	fs.StringVar(&purpose, "purpose", "trace from the command line", "why: recorded in the audit log and shown to the case's resident")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -38,23 +39,29 @@ func runTrace(ctx context.Context, args []string, getenv func(string) string, st
 	if proximity < 1 || proximity > 1440 {
 		return usageError("--proximity must be between 1 and 1440 minutes")
 	}
+	acc := healthcode.Access{Actor: healthcode.OperatorActor("trace"), Purpose: purpose}
+	if err := acc.Validate(); err != nil {
+		return usageError("--purpose: %s", healthcode.ErrorMessage(err))
+	}
+	ctx = healthcode.ContextWithActor(ctx, acc.Actor)
 	db, _, err := st.openStore(ctx, healthcode.SystemClock, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	c, err := db.FindCase(ctx, caseID)
-	if err != nil {
-		return err
-	}
-	res, err := db.FindResidentByID(ctx, c.ResidentID)
-	if err != nil {
-		return err
-	}
-	opts := healthcode.TraceOptions{Depth: depth, Proximity: time.Duration(proximity) * time.Minute}
-	opts.From, opts.To = healthcode.InfectiousWindow(c)
+	// The case holder's check-ins are read in the transaction that records
+	// the read, with the purpose, in the audit log.
+	var c *healthcode.Case
+	var result *tracing.Result
 	start := time.Now()
-	result, err := tracing.Trace(ctx, db, region, region, res.Pseudonym, opts)
+	err = db.ReadCaseMovements(ctx, acc, caseID, func(cs *healthcode.Case, pseudonym string, src healthcode.MovementReader) error {
+		opts := healthcode.TraceOptions{Depth: depth, Proximity: time.Duration(proximity) * time.Minute}
+		opts.From, opts.To = healthcode.InfectiousWindow(cs)
+		c = cs
+		var err error
+		result, err = tracing.Trace(ctx, src, region, region, pseudonym, opts)
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -19,3 +19,7 @@ func loadDefault(tb testing.TB) *rules.Engine {
 	}
 	return e
 }
+
+func (o outcome) withReasons(ws ...window) outcome { o.Reasons = ws; return o }
+
+func (o outcome) noValidUntil() outcome { o.ValidUntil = time.Time{}; return o }

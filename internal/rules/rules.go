@@ -356,6 +356,9 @@ func sampleFacts() *healthcode.Facts {
 		Contacts: []healthcode.ContactDesignation{{ID: 1, CaseID: 1, Venue: "Sample Venue",
 			LastExposure: day(-4), DesignatedAt: day(-2)}},
 		Areas: []healthcode.AreaRisk{{ID: 1, Prefix: "4201", Level: healthcode.HighRisk, From: day(-7), To: day(7)}},
+		Overrides: []healthcode.Override{{ID: 1, Fact: healthcode.FactRef{Kind: healthcode.FactContactDesignation, ID: 1},
+			Kind: healthcode.OverrideEndedEarly, Reason: "Sample reason", ProposedAt: day(-2), DecidedAt: day(-1),
+			State: healthcode.OverrideApproved}},
 	}
 }
 
@@ -409,15 +412,21 @@ func (e *Engine) Evaluate(f *healthcode.Facts, now time.Time) (healthcode.Status
 				}
 			}
 		}
-		if best.item == nil {
+		for j := range f.Retained {
+			if kept := &f.Retained[j].Reason; kept.Rule == r.id {
+				e.considerRetained(s.now, r, kept, &best, &st.ValidUntil)
+			}
+		}
+		if best.item == nil && best.kept == nil {
 			continue
 		}
+		en, zh := e.messages(r, best)
 		st.Reasons = append(st.Reasons, healthcode.Reason{
 			Rule:      r.id,
 			Color:     r.color,
 			Mark:      r.mark,
-			Message:   r.en.render(best.item, best.since, best.until, e.loc),
-			MessageZH: r.zh.render(best.item, best.since, best.until, e.loc),
+			Message:   en,
+			MessageZH: zh,
 			Since:     best.since,
 			Until:     best.until,
 		})
@@ -446,9 +455,39 @@ func severity(r healthcode.Reason) int {
 }
 
 // candidate is the item a rule reports: the one whose window ends last.
+// It is an item of facts, or a reason retained after a purge (kept).
 type candidate struct {
 	item         ref.Val
+	kept         *healthcode.Reason
 	since, until time.Time
+}
+
+// messages renders the candidate's reason, or returns the retained text.
+func (e *Engine) messages(r *compiledRule, c candidate) (en, zh string) {
+	if c.kept != nil {
+		return c.kept.Message, c.kept.MessageZH
+	}
+	return r.en.render(c.item, c.since, c.until, e.loc), r.zh.render(c.item, c.since, c.until, e.loc)
+}
+
+// considerRetained treats a reason retained after a purge as an item of its
+// rule with its own start, end and text: it applies from its since until its
+// until, and lowers validUntil to its start while pending.
+func (e *Engine) considerRetained(now time.Time, r *compiledRule, kept *healthcode.Reason, best *candidate, validUntil *time.Time) {
+	since, until := kept.Since, kept.Until
+	switch {
+	case !until.IsZero() && (!until.After(since) || !now.Before(until)):
+		return
+	case since.After(now):
+		if since.Before(*validUntil) {
+			*validUntil = since
+		}
+		return
+	}
+	c := candidate{kept: kept, since: since, until: until}
+	if (best.item == nil && best.kept == nil) || e.better(r, c, *best) {
+		*best = c
+	}
 }
 
 // consider evaluates rule r for item it, keeps it in best if it applies and
@@ -467,7 +506,7 @@ func (e *Engine) consider(s *evalState, r *compiledRule, it ref.Val, best *candi
 		}
 	case applies:
 		c := candidate{item: it, since: since, until: until}
-		if best.item == nil || e.better(r, c, *best) {
+		if (best.item == nil && best.kept == nil) || e.better(r, c, *best) {
 			*best = c
 		}
 	}
@@ -522,9 +561,9 @@ func (e *Engine) better(r *compiledRule, a, b candidate) bool {
 	case !a.since.Equal(b.since):
 		return a.since.Before(b.since)
 	}
-	ma := r.en.render(a.item, a.since, a.until, e.loc) + "\x00" + r.zh.render(a.item, a.since, a.until, e.loc)
-	mb := r.en.render(b.item, b.since, b.until, e.loc) + "\x00" + r.zh.render(b.item, b.since, b.until, e.loc)
-	return ma < mb
+	aen, azh := e.messages(r, a)
+	ben, bzh := e.messages(r, b)
+	return aen+"\x00"+azh < ben+"\x00"+bzh
 }
 
 func evalTime(p cel.Program, s *evalState) (time.Time, error) {

@@ -77,6 +77,7 @@ const (
 	kCases
 	kContacts
 	kAreas
+	kOverrides
 	numFactKinds
 )
 
@@ -137,6 +138,14 @@ var (
 		{"from", fTimestamp, false},
 		{"to", fTimestamp, true},
 	}}
+	overrideKind = kind{"overrides", []fieldDesc{
+		{"id", fInt, false},
+		{"fact", fString, false},
+		{"kind", fString, false},
+		{"reason", fString, false},
+		{"proposed_at", fTimestamp, false},
+		{"approved_at", fTimestamp, false},
+	}}
 	residentKind = kind{"resident", []fieldDesc{
 		{"region", fString, false},
 		{"birth_date", fTimestamp, true},
@@ -150,8 +159,9 @@ var (
 		{"cases", fList, false},
 		{"contacts", fList, false},
 		{"areas", fList, false},
+		{"overrides", fList, false},
 	}}
-	factKinds = [numFactKinds]*kind{&declarationKind, &visitKind, &testKind, &vaccinationKind, &caseKind, &contactKind, &areaKind}
+	factKinds = [numFactKinds]*kind{&declarationKind, &visitKind, &testKind, &vaccinationKind, &caseKind, &contactKind, &areaKind, &overrideKind}
 )
 
 // factKindByName returns the list of facts called name.
@@ -557,6 +567,28 @@ func (a *areaItem) get(name string) (ref.Val, bool) {
 	return nil, false
 }
 
+// overrideItem is an approved override: a fact withdrawn with a reason.
+type overrideItem healthcode.Override
+
+func (o *overrideItem) kind() *kind { return &overrideKind }
+func (o *overrideItem) get(name string) (ref.Val, bool) {
+	switch name {
+	case "id":
+		return types.Int(o.ID), true
+	case "fact":
+		return types.String(o.Fact.String()), true
+	case "kind":
+		return types.String(o.Kind), true
+	case "reason":
+		return types.String(o.Reason), true
+	case "proposed_at":
+		return timestamp(o.ProposedAt), true
+	case "approved_at":
+		return timestamp(o.DecidedAt), true
+	}
+	return nil, false
+}
+
 // evalState is one evaluation: the facts, the moment, the current item. It
 // is also the CEL activation, so binding a new item costs one assignment.
 type evalState struct {
@@ -616,6 +648,8 @@ func (s *evalState) count(k kindID) int {
 		return len(f.Contacts)
 	case kAreas:
 		return len(f.Areas)
+	case kOverrides:
+		return len(f.Overrides)
 	}
 	return 0
 }
@@ -638,6 +672,8 @@ func (s *evalState) item(k kindID, i int) ref.Val {
 		return record[*contactItem]{(*contactItem)(&f.Contacts[i])}
 	case kAreas:
 		return record[*areaItem]{(*areaItem)(&f.Areas[i])}
+	case kOverrides:
+		return record[*overrideItem]{(*overrideItem)(&f.Overrides[i])}
 	}
 	panic("rules: unknown kind")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"healthcode"
@@ -82,9 +83,14 @@ func (db *DB) CreateAPIToken(ctx context.Context, t *healthcode.APIToken) error 
 	var createdAt time.Time
 	err := db.update(ctx, "create API token", func(tx *sql.Tx, now time.Time) error {
 		createdAt = now
-		return tx.QueryRowContext(ctx,
+		err := tx.QueryRowContext(ctx,
 			`INSERT INTO api_tokens (name, role, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
 			t.Name, string(t.Role), t.Hash, now.UnixMicro(), micros(t.RevokedAt)).Scan(&id)
+		if err != nil {
+			return err
+		}
+		db.record(ctx, tx, healthcode.ActionTokenIssue, 0, fmt.Sprintf("token %d (%s, %q)", id, t.Role, t.Name))
+		return nil
 	})
 	if err != nil {
 		return err
@@ -123,8 +129,11 @@ func (db *DB) RevokeAPIToken(ctx context.Context, id int64) error {
 		} else if err != nil || revokedAt.Valid {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $1 WHERE id = $2`, now.UnixMicro(), id)
-		return err
+		if _, err = tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $1 WHERE id = $2`, now.UnixMicro(), id); err != nil {
+			return err
+		}
+		db.record(ctx, tx, healthcode.ActionTokenRevoke, 0, fmt.Sprintf("token %d", id))
+		return nil
 	})
 }
 

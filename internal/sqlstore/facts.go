@@ -64,6 +64,7 @@ VALUES ($1, $2, $3, $4, $5)`, out.ID, i, out.ResidentID, region, v.Date.UnixMicr
 				return fmt.Errorf("insert visit: %w", err)
 			}
 		}
+		db.record(ctx, tx, healthcode.ActionFactAdd, out.ResidentID, fmt.Sprintf("declaration %d", out.ID))
 		st, err = db.refreshStatus(ctx, tx, now, out.ResidentID, fmt.Sprintf("declaration %d", out.ID))
 		return err
 	})
@@ -122,6 +123,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 		if err != nil {
 			return fmt.Errorf("insert test result: %w", err)
 		}
+		db.record(ctx, tx, healthcode.ActionFactAdd, out.ResidentID, fmt.Sprintf("test result %d", out.ID))
 		st, err = db.refreshStatus(ctx, tx, now, out.ResidentID,
 			fmt.Sprintf("test result %d (%s %s)", out.ID, out.Type, out.Result))
 		return err
@@ -156,6 +158,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
 		if err != nil {
 			return fmt.Errorf("insert vaccination: %w", err)
 		}
+		db.record(ctx, tx, healthcode.ActionFactAdd, out.ResidentID, fmt.Sprintf("vaccination %d", out.ID))
 		st, err = db.refreshStatus(ctx, tx, now, out.ResidentID,
 			fmt.Sprintf("vaccination %d (dose %d of %d)", out.ID, out.Dose, out.SeriesDoses))
 		return err
@@ -197,6 +200,7 @@ VALUES ($1, $2, $3, $4, NULL, $5, $6) RETURNING id`,
 		if err != nil {
 			return fmt.Errorf("insert case: %w", err)
 		}
+		db.record(ctx, tx, healthcode.ActionFactAdd, out.ResidentID, fmt.Sprintf("case %d", out.ID))
 		st, err = db.refreshStatus(ctx, tx, now, out.ResidentID, fmt.Sprintf("case %d confirmed", out.ID))
 		return err
 	})
@@ -275,6 +279,7 @@ func (db *DB) DischargeCase(ctx context.Context, caseID int64, at time.Time) (*h
 		}
 		c.DischargedAt = dischargedAt
 		out = c
+		db.record(ctx, tx, healthcode.ActionFactUpdate, c.ResidentID, fmt.Sprintf("case %d: discharge", caseID))
 		st, err = db.refreshStatus(ctx, tx, now, c.ResidentID, fmt.Sprintf("case %d discharged", caseID))
 		return err
 	})
@@ -321,6 +326,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 		if err != nil {
 			return fmt.Errorf("insert area risk: %w", err)
 		}
+		db.record(ctx, tx, healthcode.ActionFactAdd, 0, fmt.Sprintf("area risk %d", out.ID))
 
 		const day = 24 * time.Hour
 		since := now.Add(-healthcode.DeclarationWindow - day)
@@ -428,6 +434,20 @@ VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
 		if err != nil {
 			return fmt.Errorf("insert contact designation: %w", err)
 		}
+		db.record(ctx, tx, healthcode.ActionFactAdd, out.ResidentID, fmt.Sprintf("contact designation %d", out.ID))
+		whereEN, whereZH := "", ""
+		if v := strings.TrimSpace(out.Venue); v != "" {
+			whereEN, whereZH = " at "+v, "（地点："+v+"）"
+		}
+		exposure := out.LastExposure.UTC().Format("2006-01-02 15:04 UTC")
+		err = db.notify(ctx, tx, now, out.ResidentID, healthcode.NotifyContactDesignated,
+			fmt.Sprintf("A tracer designated you a close contact of a confirmed case%s; the last exposure was on %s. "+
+				"Your status follows from the published rules. If this is wrong, you can appeal.", whereEN, exposure),
+			fmt.Sprintf("流调人员认定您为确诊病例的密切接触者%s，最后一次接触时间为%s。健康码按公开规则计算；如有错误，可提出申诉。",
+				whereZH, exposure))
+		if err != nil {
+			return err
+		}
 		st, err = db.refreshStatus(ctx, tx, now, out.ResidentID,
 			fmt.Sprintf("contact designation %d (case %d)", out.ID, out.CaseID))
 		return err
@@ -451,10 +471,64 @@ func (db *DB) LoadFacts(ctx context.Context, residentID int64) (*healthcode.Fact
 	return f, err
 }
 
-// loadFacts reads a resident's facts in q, each kind in the order it was
-// recorded. Areas holds only the designations whose prefix covers a region
-// the resident declared a visit to.
+// loadFacts reads what the rules see of a resident in q: the facts in force
+// (withdrawn ones left out), approved overrides and retained reasons, each
+// kind in the order it was recorded.
 func (db *DB) loadFacts(ctx context.Context, q queryer, residentID int64) (*healthcode.Facts, error) {
+	f, err := db.loadRecordedFacts(ctx, q, residentID)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := withdrawn(ctx, q, residentID)
+	if err != nil {
+		return nil, err
+	}
+	if len(ws) > 0 {
+		out := map[healthcode.FactRef]bool{}
+		for _, w := range ws {
+			out[w.Fact] = true
+		}
+		gone := func(k healthcode.FactKind, id int64) bool { return out[healthcode.FactRef{Kind: k, ID: id}] }
+		f.Declarations = nilIfEmpty(slices.DeleteFunc(f.Declarations, func(d healthcode.Declaration) bool {
+			return gone(healthcode.FactDeclaration, d.ID)
+		}))
+		f.Tests = nilIfEmpty(slices.DeleteFunc(f.Tests, func(t healthcode.TestResult) bool {
+			return gone(healthcode.FactTestResult, t.ID)
+		}))
+		f.Vaccinations = nilIfEmpty(slices.DeleteFunc(f.Vaccinations, func(v healthcode.Vaccination) bool {
+			return gone(healthcode.FactVaccination, v.ID)
+		}))
+		f.Cases = nilIfEmpty(slices.DeleteFunc(f.Cases, func(c healthcode.Case) bool {
+			return gone(healthcode.FactCase, c.ID)
+		}))
+		f.Contacts = nilIfEmpty(slices.DeleteFunc(f.Contacts, func(c healthcode.ContactDesignation) bool {
+			return gone(healthcode.FactContactDesignation, c.ID)
+		}))
+		f.Retained = nilIfEmpty(slices.DeleteFunc(f.Retained, func(r healthcode.RetainedReason) bool {
+			return gone(healthcode.FactRetainedReason, r.ID)
+		}))
+		// Areas matter through the declared visits that remain.
+		f.Areas = relevantAreas(f.Areas, f.Declarations)
+	}
+	if f.Overrides, err = db.listOverrides(ctx, q, `resident_id = $1 AND state = $2 ORDER BY id`,
+		residentID, string(healthcode.OverrideApproved)); err != nil {
+		return nil, fmt.Errorf("load overrides: %w", err)
+	}
+	f.Overrides = nilIfEmpty(f.Overrides)
+	return f, nil
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// loadRecordedFacts reads every fact recorded about a resident in q,
+// withdrawn ones included, and the retained reasons. Areas holds only the
+// designations whose prefix covers a region the resident declared a visit to.
+func (db *DB) loadRecordedFacts(ctx context.Context, q queryer, residentID int64) (*healthcode.Facts, error) {
 	r, err := db.findResident(ctx, q, residentID)
 	if err != nil {
 		return nil, err
@@ -524,6 +598,25 @@ WHERE EXISTS (SELECT 1 FROM declaration_visits v
 ORDER BY a.id`, residentID)
 	if err != nil {
 		return nil, fmt.Errorf("load area risks: %w", err)
+	}
+
+	err = queryAll(ctx, q, func(rows *sql.Rows) error {
+		var r healthcode.RetainedReason
+		var reason string
+		var at int64
+		if err := rows.Scan(&r.ID, &r.ResidentID, &reason, &at); err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(reason), &r.Reason); err != nil {
+			return fmt.Errorf("retained reason %d: %w", r.ID, err)
+		}
+		r.Reason = normalizeReason(r.Reason)
+		r.RetainedAt = time.UnixMicro(at).UTC()
+		f.Retained = append(f.Retained, r)
+		return nil
+	}, `SELECT id, resident_id, reason, retained_at FROM retained_reasons WHERE resident_id = $1 ORDER BY id`, residentID)
+	if err != nil {
+		return nil, fmt.Errorf("load retained reasons: %w", err)
 	}
 	return f, nil
 }

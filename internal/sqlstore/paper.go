@@ -42,10 +42,14 @@ WHERE resident_id = $2 AND revoked_at IS NULL`, now.UnixMicro(), residentID); er
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(status_index), -1) + 1 FROM paper_codes`).Scan(&pc.StatusIndex); err != nil {
 			return fmt.Errorf("allocate a status index: %w", err)
 		}
-		return tx.QueryRowContext(ctx, `INSERT INTO paper_codes (resident_id, status_index, issued_at, expires_at,
+		if err := tx.QueryRowContext(ctx, `INSERT INTO paper_codes (resident_id, status_index, issued_at, expires_at,
     revoked_at, issued_by)
 VALUES ($1, $2, $3, $4, NULL, $5) RETURNING id`,
-			residentID, pc.StatusIndex, now.UnixMicro(), pc.ExpiresAt.UnixMicro(), issuedBy).Scan(&pc.ID)
+			residentID, pc.StatusIndex, now.UnixMicro(), pc.ExpiresAt.UnixMicro(), issuedBy).Scan(&pc.ID); err != nil {
+			return err
+		}
+		db.record(ctx, tx, healthcode.ActionPaperCodeIssue, residentID, fmt.Sprintf("paper code %d", pc.ID))
+		return nil
 	})
 	if err != nil {
 		return nil, err

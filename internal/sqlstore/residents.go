@@ -85,6 +85,7 @@ RETURNING id`,
 				return fmt.Errorf("insert: %w", err)
 			}
 			createdAt = now
+			db.record(ctx, tx, healthcode.ActionEnroll, id, fmt.Sprintf("resident %d", id))
 			_, err = db.refreshStatus(ctx, tx, now, id, "enrolled")
 			return err
 		})

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"healthcode"
@@ -31,6 +32,9 @@ type Options struct {
 	Evaluator healthcode.Evaluator // required
 	Cipher    *secure.Cipher       // required: personal data encryption + blind index
 	Logger    *slog.Logger         // optional; nothing is logged without one
+	// Outbox makes every notification also wait in the webhook outbox, in
+	// the transaction that writes it; set it when a webhook is configured.
+	Outbox bool
 }
 
 // DB is a healthcode.Store on a SQLite file or a PostgreSQL database. It is
@@ -54,6 +58,12 @@ type DB struct {
 	// newPseudonym makes a resident's pseudonym; tests replace it to force
 	// collisions.
 	newPseudonym func() string
+
+	// outbox: notifications also go to the webhook outbox.
+	outbox bool
+	// pending holds each open transaction's audit entries (*sql.Tx to
+	// *auditBuffer) until it commits.
+	pending sync.Map
 }
 
 // Open connects to the database at url and brings its schema up to date. A
@@ -75,6 +85,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		cipher:       opts.Cipher,
 		log:          opts.Logger,
 		newPseudonym: randomPseudonym,
+		outbox:       opts.Outbox,
 	}
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
@@ -165,11 +176,21 @@ func (db *DB) runTx(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn f
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() {
+		db.pending.Delete(tx)
 		if err != nil {
 			tx.Rollback()
 		}
 	}()
-	if err := fn(tx, db.now()); err != nil {
+	now := db.now()
+	if err := fn(tx, now); err != nil {
+		return err
+	}
+	// The audit entries go last, just before the commit (audit.go).
+	if opts != nil && opts.ReadOnly {
+		if _, ok := db.pending.Load(tx); ok {
+			return errAuditInReadOnly
+		}
+	} else if err := db.flushAudit(ctx, tx, now); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -45,10 +45,21 @@ func normalizeStatus(st healthcode.Status) healthcode.Status {
 		st.Reasons = nil
 	}
 	for i := range st.Reasons {
-		r := &st.Reasons[i]
-		r.Since, r.Until = utc(r.Since), utc(r.Until)
+		st.Reasons[i] = normalizeReason(st.Reasons[i])
 	}
 	return st
+}
+
+// normalizeReason gives a reason the form it has when read back: times in
+// UTC.
+func normalizeReason(r healthcode.Reason) healthcode.Reason {
+	if !r.Since.IsZero() {
+		r.Since = r.Since.UTC()
+	}
+	if !r.Until.IsZero() {
+		r.Until = r.Until.UTC()
+	}
+	return r
 }
 
 // fresh reports whether a cached status may be shown at now: it has not
@@ -159,16 +170,19 @@ ON CONFLICT (resident_id) DO UPDATE SET color = excluded.color, vaccinated = exc
 	default:
 		cause = changeCause(prev, st)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO status_history (resident_id, at, color, vaccinated, reasons,
+	var historyID int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO status_history (resident_id, at, color, vaccinated, reasons,
     valid_until, rule_set_version, cause)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 		residentID, now.UnixMicro(), string(st.Color), st.Vaccinated, string(reasons), micros(st.ValidUntil),
-		st.RuleSetVersion, cause)
+		st.RuleSetVersion, cause).Scan(&historyID)
 	if err != nil {
 		return healthcode.Status{}, fmt.Errorf("append status history: %w", err)
 	}
+	// By reference only: the colour and the cause are health data.
+	db.record(ctx, tx, healthcode.ActionStatusChange, residentID, fmt.Sprintf("status history %d", historyID))
 	if hadPrev {
-		if err := notifyStatus(ctx, tx, now, residentID, st); err != nil {
+		if err := db.notifyStatus(ctx, tx, now, residentID, st); err != nil {
 			return healthcode.Status{}, err
 		}
 	}
@@ -262,16 +276,8 @@ func changeCause(prev, next healthcode.Status) string {
 func (db *DB) StatusHistory(ctx context.Context, residentID int64) ([]healthcode.StatusChange, error) {
 	var hs []healthcode.StatusChange
 	err := db.view(ctx, "status history", func(tx *sql.Tx, _ time.Time) error {
-		err := queryAll(ctx, tx, func(rows *sql.Rows) error {
-			c := healthcode.StatusChange{ResidentID: residentID}
-			var err error
-			c.Status, err = db.scanStatus(rows, &c.ID, &c.Cause)
-			c.At = c.Status.ComputedAt
-			hs = append(hs, c)
-			return err
-		}, `SELECT color, vaccinated, reasons, at, valid_until, rule_set_version, id, cause
-FROM status_history WHERE resident_id = $1 ORDER BY id`, residentID)
-		if err != nil || len(hs) > 0 {
+		var err error
+		if hs, err = db.history(ctx, tx, residentID); err != nil || len(hs) > 0 {
 			return err
 		}
 		if ok, err := residentExists(ctx, tx, residentID); err != nil {
@@ -286,6 +292,24 @@ FROM status_history WHERE resident_id = $1 ORDER BY id`, residentID)
 	}
 	if hs == nil {
 		hs = []healthcode.StatusChange{}
+	}
+	return hs, nil
+}
+
+// history reads the resident's status history in q, oldest first.
+func (db *DB) history(ctx context.Context, q queryer, residentID int64) ([]healthcode.StatusChange, error) {
+	var hs []healthcode.StatusChange
+	err := queryAll(ctx, q, func(rows *sql.Rows) error {
+		c := healthcode.StatusChange{ResidentID: residentID}
+		var err error
+		c.Status, err = db.scanStatus(rows, &c.ID, &c.Cause)
+		c.At = c.Status.ComputedAt
+		hs = append(hs, c)
+		return err
+	}, `SELECT color, vaccinated, reasons, at, valid_until, rule_set_version, id, cause
+FROM status_history WHERE resident_id = $1 ORDER BY id`, residentID)
+	if err != nil {
+		return nil, fmt.Errorf("status history: %w", err)
 	}
 	return hs, nil
 }
@@ -310,6 +334,9 @@ VALUES ($1, $2, $3, $4) ON CONFLICT (version) DO NOTHING`,
 			return err
 		}
 		inserted = n > 0
+		if inserted {
+			db.record(ctx, tx, healthcode.ActionRuleSetPublish, 0, "rule set "+rs.Version)
+		}
 		var at sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT published_at FROM rule_sets WHERE version = $1`, rs.Version).Scan(&at); err != nil {
 			return err

@@ -58,6 +58,23 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"BulkCreateResidents", testBulkCreateResidents},
 		{"BulkInsertCheckIns", testBulkInsertCheckIns},
 		{"Notifications", testNotifications},
+		// Accountability (issue 4).
+		{"AuditWrites", testAuditWrites},
+		{"AuditTamper", testAuditTamper},
+		{"AuditTail", testAuditTail},
+		{"AuditConcurrent", testAuditConcurrent},
+		{"ProtectedReads", testProtectedReads},
+		{"ListAudit", testListAudit},
+		{"AppealUpheld", testAppealUpheld},
+		{"AppealRejected", testAppealRejected},
+		{"AppealValidation", testAppealValidation},
+		{"Override", testOverride},
+		{"Export", testExport},
+		{"Retention", testRetention},
+		{"RetentionKeepsRunningStatus", testRetentionKeepsRunningStatus},
+		{"EndOfEmergency", testEndOfEmergency},
+		{"RetainedReasonWithdrawn", testRetainedReasonWithdrawn},
+		{"Outbox", testOutbox},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -239,7 +239,7 @@ func TestTraceAndDesignate(t *testing.T) {
 		t.Fatalf("case: %d %s", r.status, r.body)
 	}
 	r.json(t, &created)
-	r = h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/trace", created.Case.ID), h.tokens[healthcode.RoleTracer], map[string]any{})
+	r = h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/trace?purpose=outbreak+7", created.Case.ID), h.tokens[healthcode.RoleTracer], map[string]any{})
 	if r.status != 200 {
 		t.Fatalf("trace: %d %s", r.status, r.body)
 	}
@@ -252,7 +252,7 @@ func TestTraceAndDesignate(t *testing.T) {
 	if len(tr.Foreign) != 1 || tr.Foreign[0].Issuer != "110100" || tr.Foreign[0].Subject != "ZZZZZZZZ" {
 		t.Errorf("foreign contacts: %+v", tr.Foreign)
 	}
-	r = h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/designate", created.Case.ID), h.tokens[healthcode.RoleTracer],
+	r = h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/designate?purpose=outbreak+7", created.Case.ID), h.tokens[healthcode.RoleTracer],
 		map[string]any{"subjects": []string{inSub, outSub, "ZZZZZZZZ"}})
 	var des struct{ Designations []designation }
 	r.json(t, &des)
@@ -261,7 +261,7 @@ func TestTraceAndDesignate(t *testing.T) {
 		t.Fatalf("designate: %s", r.body)
 	}
 	// A retry records nothing new.
-	h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/designate", created.Case.ID), h.tokens[healthcode.RoleTracer],
+	h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/designate?purpose=outbreak+7", created.Case.ID), h.tokens[healthcode.RoleTracer],
 		map[string]any{"subjects": []string{inSub, inSub}}).json(t, &des)
 	if des.Designations[0].Result != "already_designated" || des.Designations[1].Reason != "listed twice in this request" {
 		t.Errorf("designate again: %+v", des.Designations)
@@ -273,15 +273,15 @@ func TestTraceAndDesignate(t *testing.T) {
 	}
 	var ns notificationsResponse
 	h.do(t, "GET", "/api/v1/me/notifications", inTok, nil).json(t, &ns)
-	if len(ns.Notifications) != 1 || !strings.Contains(ns.Notifications[0].Message, "now yellow") ||
-		!strings.Contains(ns.Notifications[0].Message, "银泰百货") {
+	if len(ns.Notifications) != 2 || !strings.Contains(ns.Notifications[0].Message, "now yellow") ||
+		!strings.Contains(ns.Notifications[0].Message, "银泰百货") || ns.Notifications[1].Kind != healthcode.NotifyContactDesignated {
 		t.Errorf("contact's notifications: %+v", ns)
 	}
 	h.do(t, "GET", "/api/v1/me/status", outTok, nil).json(t, &st)
 	if st.Color != healthcode.Green {
 		t.Errorf("31 minutes away: %+v", st)
 	}
-	if r := h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/trace", created.Case.ID), h.tokens[healthcode.RoleTracer], map[string]any{"depth": 3}); r.status != 400 {
+	if r := h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/trace?purpose=outbreak+7", created.Case.ID), h.tokens[healthcode.RoleTracer], map[string]any{"depth": 3}); r.status != 400 {
 		t.Errorf("depth 3: %d", r.status)
 	}
 }

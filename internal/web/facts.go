@@ -270,12 +270,18 @@ func caseID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
+// getCase is a protected read: the tracer states a purpose, recorded in the
+// audit log with the read.
 func (s *Server) getCase(w http.ResponseWriter, r *http.Request, _ *healthcode.Actor) error {
 	id, err := caseID(r)
 	if err != nil {
 		return err
 	}
-	c, err := s.store.FindCase(r.Context(), id)
+	acc, err := readAccess(r)
+	if err != nil {
+		return err
+	}
+	c, err := s.store.ReadCase(r.Context(), acc, id)
 	if err != nil {
 		return err
 	}

@@ -268,6 +268,37 @@ func TestOpenAPIAccess(t *testing.T) {
 	}
 }
 
+// TestOpenAPIProtectedReads: the routes marked as protected reads in
+// routes.go, and only they, say so in the document and take a purpose.
+func TestOpenAPIProtectedReads(t *testing.T) {
+	ops := openAPIOps(t, loadOpenAPI(t))
+	s := openAPITestServer()
+	if len(s.reads) == 0 {
+		t.Fatal("no route is marked as a protected read")
+	}
+	for _, rt := range s.routes {
+		key := rt.method + " " + rt.pattern
+		o, ok := ops[rt.method+" "+openAPIPath(rt.pattern)]
+		if !ok {
+			continue
+		}
+		_, protected := s.reads[key]
+		if got := o.op["x-healthcode-protected-read"] == true; got != protected {
+			t.Errorf("%s: x-healthcode-protected-read %v, routes.go says %v", key, got, protected)
+		}
+		purpose := false
+		params, _ := o.op["parameters"].([]any)
+		for _, p := range params {
+			if m, _ := p.(map[string]any); m["$ref"] == "#/components/parameters/Purpose" {
+				purpose = true
+			}
+		}
+		if purpose != protected {
+			t.Errorf("%s: takes a purpose: %v; is a protected read: %v", key, purpose, protected)
+		}
+	}
+}
+
 // openAPISchemaTypes pairs the document's object schemas with the Go types the
 // handlers decode (requests) or encode (responses). Responses built from map
 // literals in the handlers are not listed.
@@ -322,6 +353,34 @@ var openAPISchemaTypes = []struct {
 	{"Designation", designation{}, true},
 	{"PaperCode", paperCodeResponse{}, true},
 	{"PaperCodeRequest", documentRef{}, false},
+	// Accountability.
+	{"FactRef", healthcode.FactRef{}, false}, // in requests and in answers
+	{"FactRef", healthcode.FactRef{}, true},
+	{"FactSummary", factSummaryJSON{}, true},
+	{"AppealRequest", appealRequest{}, false},
+	{"Appeal", appealJSON{}, true},
+	{"AppealQueueItem", appealQueueItem{}, true},
+	{"AppealReview", appealReview{}, true},
+	{"AppealDecisionRequest", appealDecisionRequest{}, false},
+	{"OverrideRequest", overrideRequest{}, false},
+	{"Override", overrideJSON{}, true},
+	{"OverrideQueueItem", overrideQueueItem{}, true},
+	{"OverrideReview", overrideReview{}, true},
+	{"OverrideDecisionRequest", overrideDecisionRequest{}, false},
+	{"AuditEntry", auditEntryJSON{}, true},
+	{"AuditPage", auditPage{}, true},
+	{"AuditVerification", auditVerification{}, true},
+	{"AccessLogEntry", accessLogEntry{}, true},
+	{"ExportTestResult", testResultJSON{}, true},
+	{"ExportVaccination", vaccinationJSON{}, true},
+	{"ExportContact", contactJSON{}, true},
+	{"Withdrawal", withdrawalJSON{}, true},
+	{"RetainedReason", retainedReasonJSON{}, true},
+	{"ExportStatusChange", exportHistoryEntry{}, true},
+	{"RuleSetSource", ruleSetJSON{}, true},
+	{"ExportCheckIn", exportedCheckIn{}, true},
+	{"ExportPaperCode", exportedPaperCode{}, true},
+	{"Export", exportResponse{}, true},
 }
 
 func openAPISchemaType(name string) (reflect.Type, bool) {
@@ -645,7 +704,7 @@ func TestOpenAPIMapResponses(t *testing.T) {
 		"id_number": e["id_number"], "sample_date": h.clock.Now().Add(-24 * time.Hour).Format("2006-01-02")}), 201, "case")
 	var cr struct{ Case struct{ ID int64 } }
 	r.json(t, &cr)
-	r = expect(h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/designate", cr.Case.ID), h.tokens[healthcode.RoleTracer],
+	r = expect(h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/designate?purpose=openapi+test", cr.Case.ID), h.tokens[healthcode.RoleTracer],
 		map[string]any{"subjects": []string{"NOBODY42"}}), 200, "designate")
 	openAPICheckKeys(t, doc, "DesignationResult", r.body)
 

@@ -10,6 +10,9 @@ func (s *Server) routeTable() []route {
 	venue := []healthcode.Role{healthcode.RoleVenue}
 	checkpoint := []healthcode.Role{healthcode.RoleCheckpoint}
 	official := []healthcode.Role{healthcode.RoleTracer, healthcode.RoleAdmin}
+	reviewer := []healthcode.Role{healthcode.RoleReviewer}
+	tracerOrReviewer := []healthcode.Role{healthcode.RoleTracer, healthcode.RoleReviewer}
+	auditor := []healthcode.Role{healthcode.RoleAuditor}
 	return []route{
 		{"GET", "/healthz", public, nil, "The process is up", s.healthz},
 		{"GET", "/readyz", public, nil, "The database answers and the keys are loaded", s.readyz},
@@ -61,11 +64,11 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/test-results", roles, lab, "Report a test result", s.addTestResult},
 		{"POST", "/api/v1/vaccinations", roles, lab, "Report a vaccination", s.addVaccination},
 		{"POST", "/api/v1/cases", roles, tracer, "Record a confirmed case", s.createCase},
-		{"GET", "/api/v1/cases/{id}", roles, tracer, "A case", s.getCase},
+		s.protectedRead("", route{"GET", "/api/v1/cases/{id}", roles, tracer, "A case", s.getCase}),
 		{"POST", "/api/v1/cases/{id}/discharge", roles, tracer, "Record a discharge", s.dischargeCase},
 		{"POST", "/api/v1/areas", roles, tracer, "Announce an area's risk level", s.addArea},
-		{"POST", "/api/v1/cases/{id}/trace", roles, tracer, "Find a case's close contacts, with evidence", s.trace},
-		{"POST", "/api/v1/cases/{id}/designate", roles, tracer, "Designate traced contacts as close contacts", s.designate},
+		s.protectedRead("", route{"POST", "/api/v1/cases/{id}/trace", roles, tracer, "Find a case's close contacts, with evidence", s.trace}),
+		s.protectedRead("", route{"POST", "/api/v1/cases/{id}/designate", roles, tracer, "Designate traced contacts as close contacts", s.designate}),
 		{"POST", "/api/v1/paper-codes", roles, official, "Issue a paper code for a resident identified by document", s.issuePaperCodeOfficial},
 
 		{"POST", "/api/v1/venues", roles, venue, "Create a venue", s.createVenue},
@@ -76,5 +79,27 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/venues/{id}/checkpoint-tokens", roles, venue, "Issue a checkpoint token for a venue", s.createCheckpointToken},
 		{"GET", "/api/v1/checkpoint", roles, checkpoint, "The venues this checkpoint serves, with policies", s.getCheckpoint},
 		{"POST", "/api/v1/checkins", roles, checkpoint, "Upload a batch of check-ins", s.uploadCheckIns},
+
+		// Accountability: appeals, two-person overrides, the audit log and
+		// the resident's data rights. A protected read (s.protectedRead)
+		// reads a resident's data on someone else's behalf: it takes
+		// ?purpose= and writes exactly one audit entry per call.
+		{"POST", "/api/v1/me/appeals", resident, nil, "Contest a reason or a fact of your status", s.fileAppeal},
+		{"GET", "/api/v1/me/appeals", resident, nil, "Your appeals and their decisions", s.listAppeals},
+		{"GET", "/api/v1/me/access-log", resident, nil, "Who read your data, and why", s.getAccessLog},
+		{"GET", "/api/v1/me/export", resident, nil, "Everything held about you, as JSON", s.exportData},
+		{"POST", "/api/v1/residents/{id}/appeals", resident, nil, "Contest a reason or a fact of a dependent's status", s.fileAppeal},
+		{"GET", "/api/v1/residents/{id}/appeals", resident, nil, "A dependent's appeals and their decisions", s.listAppeals},
+		{"GET", "/api/v1/residents/{id}/access-log", resident, nil, "Who read a dependent's data, and why", s.getAccessLog},
+		{"GET", "/api/v1/residents/{id}/export", resident, nil, "Everything held about a dependent, as JSON", s.exportData},
+		{"GET", "/api/v1/appeals", roles, reviewer, "The appeal queue, earliest deadline first", s.appealQueue},
+		s.protectedRead("appeal review", route{"GET", "/api/v1/appeals/{id}", roles, reviewer, "An appeal, with the status and facts it concerns", s.getAppeal}),
+		{"POST", "/api/v1/appeals/{id}/decision", roles, reviewer, "Uphold or reject an appeal, with a written reason", s.decideAppeal},
+		{"POST", "/api/v1/overrides", roles, tracer, "Propose an override: withdraw a fact, with a written reason", s.proposeOverride},
+		{"GET", "/api/v1/overrides", roles, tracerOrReviewer, "Overrides by state, oldest first", s.overrideQueue},
+		s.protectedRead("override review", route{"GET", "/api/v1/overrides/{id}", roles, tracerOrReviewer, "An override, with the status and facts it concerns", s.getOverride}),
+		{"POST", "/api/v1/overrides/{id}/decision", roles, reviewer, "Approve or reject an override proposed by someone else", s.decideOverride},
+		{"GET", "/api/v1/audit", roles, auditor, "The audit log, newest first (no health data)", s.listAudit},
+		{"GET", "/api/v1/audit/verify", roles, auditor, "Check the audit log's hash chain", s.verifyAudit},
 	}
 }

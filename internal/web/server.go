@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,9 @@ type Config struct {
 	SessionTTL   time.Duration  // how long a resident stays signed in
 	SecureCookie bool           // set the Secure flag on the session cookie
 	PublicURL    string         // how phones reach this server, e.g. https://hc.example.gov.cn; place codes encode it
+	// AppealDeadline is how long reviewers have to decide an appeal
+	// (default healthcode.DefaultAppealDeadline).
+	AppealDeadline time.Duration
 }
 
 // Server serves the API. Make it with New.
@@ -43,6 +47,7 @@ type Server struct {
 	log        *slog.Logger
 	codes      *codeCache
 	routes     []route
+	reads      map[string]readPolicy // the protected reads, by "METHOD pattern"
 	mux        *http.ServeMux
 	dummyOnce  sync.Once
 	dummy      string
@@ -71,6 +76,9 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
+	}
+	if cfg.AppealDeadline <= 0 {
+		cfg.AppealDeadline = healthcode.DefaultAppealDeadline
 	}
 	if d.Clock == nil {
 		d.Clock = healthcode.SystemClock
@@ -145,7 +153,12 @@ func (s *Server) handle(rt route) http.Handler {
 			err = authorize(rt, actor, r)
 		}
 		if err == nil {
-			err = rt.h(w, r, actor)
+			// The store records who acts in the audit log.
+			who := healthcode.Actor{Role: healthcode.RoleAnonymous, Name: "anonymous"}
+			if actor != nil {
+				who = *actor
+			}
+			err = rt.h(w, r.WithContext(healthcode.ContextWithActor(r.Context(), who)), actor)
 		}
 		if err != nil {
 			s.writeError(w, r, err)
@@ -172,7 +185,8 @@ func (s *Server) authenticate(r *http.Request) (*healthcode.Actor, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &healthcode.Actor{Role: healthcode.RoleResident, ResidentID: sess.ResidentID, Name: "resident"}, nil
+		return &healthcode.Actor{Role: healthcode.RoleResident, ResidentID: sess.ResidentID,
+			Name: "resident " + strconv.FormatInt(sess.ResidentID, 10)}, nil
 	case strings.HasPrefix(secret, tokenPrefix):
 		tok, err := s.store.FindAPIToken(ctx, secure.HashSecret(secret))
 		if err != nil {

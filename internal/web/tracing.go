@@ -50,26 +50,33 @@ func (s *Server) traceOptions(req traceRequest, c *healthcode.Case) (healthcode.
 	return opts, p.Err("invalid trace options")
 }
 
-// runTrace traces the case named in the path.
+// runTrace traces the case named in the path: a protected read of the case
+// holder's check-ins, recorded in the audit log with the tracer's purpose in
+// the transaction that reads them.
 func (s *Server) runTrace(r *http.Request, req traceRequest) (*healthcode.Case, *tracing.Result, error) {
 	id, err := pathID(r, "case")
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := s.store.FindCase(r.Context(), id)
+	acc, err := readAccess(r)
 	if err != nil {
 		return nil, nil, err
 	}
-	opts, err := s.traceOptions(req, c)
+	var c *healthcode.Case
+	var result *tracing.Result
+	err = s.store.ReadCaseMovements(r.Context(), acc, id, func(cs *healthcode.Case, pseudonym string, src healthcode.MovementReader) error {
+		opts, err := s.traceOptions(req, cs)
+		if err != nil {
+			return err
+		}
+		c = cs
+		result, err = tracing.Trace(r.Context(), src, s.cfg.Region, s.cfg.Region, pseudonym, opts)
+		return err
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	res, err := s.store.FindResidentByID(r.Context(), c.ResidentID)
-	if err != nil {
-		return nil, nil, err
-	}
-	result, err := tracing.Trace(r.Context(), s.store, s.cfg.Region, s.cfg.Region, res.Pseudonym, opts)
-	return c, result, err
+	return c, result, nil
 }
 
 type traceResponse struct {
@@ -116,6 +123,7 @@ type designation struct {
 	Result       string `json:"result"` // "designated", "already_designated" or "rejected"
 	Reason       string `json:"reason,omitempty"`
 	ResidentID   int64  `json:"resident_id,omitempty"`
+	ID           int64  `json:"designation_id,omitempty"` // the fact, for an override
 	Venue        string `json:"venue,omitempty"`
 	LastExposure string `json:"last_exposure,omitempty"`
 }
@@ -186,7 +194,7 @@ func (s *Server) designate(w http.ResponseWriter, r *http.Request, a *healthcode
 				d.Reason = healthcode.ErrorMessage(err)
 				break
 			}
-			d = designation{Subject: sub, Result: "designated", ResidentID: person.ID, Venue: last.VenueName, LastExposure: timeString(ct.LastExposure)}
+			d = designation{Subject: sub, Result: "designated", ResidentID: person.ID, ID: cd.ID, Venue: last.VenueName, LastExposure: timeString(ct.LastExposure)}
 		}
 		seen[sub] = true
 		out[i] = d
