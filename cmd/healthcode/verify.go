@@ -18,6 +18,12 @@ import (
 // runVerify checks a code offline against a trust list and prints the
 // verdict as JSON: exit 0 valid, 1 rejected, 2 usage error.
 func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if shcRequested(args) { // SMART Health Cards: verify_shc.go
+		return runVerifySHC(ctx, args, getenv, stdout, stderr)
+	}
+	if dccRequested(args) { // EU Digital COVID Certificates: verify_dcc.go
+		return runVerifyDCC(ctx, args, getenv, stdout, stderr)
+	}
 	var trustSrc, statusSrc, at string
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -58,8 +64,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 			return usageError("%v", err)
 		}
 		if payload, err = code.DecodeImage(data); err != nil {
-			v := code.Verdict{Valid: false, Reason: "no readable QR code in the image: " + err.Error()}
-			return printVerdict(stdout, v)
+			return printVerdict(stdout, code.ImageVerdict(err))
 		}
 	}
 	_, v := statuslist.Seen(code.Check(payload, list, now), sl, now)
