@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"healthcode"
@@ -54,6 +55,10 @@ type DB struct {
 	// newPseudonym makes a resident's pseudonym; tests replace it to force
 	// collisions.
 	newPseudonym func() string
+
+	// checkInDays are the days (checkInDay) whose check-in partition is known
+	// to exist, on PostgreSQL (checkindays.go).
+	checkInDays sync.Map
 }
 
 // Open connects to the database at url and brings its schema up to date. A
@@ -93,6 +98,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", db.engine.name, err)
 	}
 	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", db.engine.name, err)
+	}
+	if err := db.ensureCheckInIndexes(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", db.engine.name, err)
 	}
