@@ -31,6 +31,8 @@ type serveConfig struct {
 	LogLevel     string
 	SecureCookie bool
 	PublicURL    string
+	Proximity    string // --proximity-by-type, parsed into proximity by validate
+	proximity    map[healthcode.VenueType]time.Duration
 }
 
 func (c *serveConfig) validate() error {
@@ -53,6 +55,10 @@ func (c *serveConfig) validate() error {
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return usageError("--log-level must be debug, info, warn or error, not %q", c.LogLevel)
 	}
+	var err error
+	if c.proximity, err = healthcode.ParseProximityByType(c.Proximity); err != nil {
+		return usageError("--proximity-by-type: %s", healthcode.ErrorMessage(err))
+	}
 	return nil
 }
 
@@ -69,6 +75,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&cfg.SecureCookie, "secure-cookie", false, "mark the session cookie Secure (set when served over HTTPS)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "how phones reach this server, e.g. https://hc.example.gov.cn (default http://ADDR); place codes encode it")
+	fs.StringVar(&cfg.Proximity, "proximity-by-type", "", "tracing proximity for venue types, e.g. transit=10m,restaurant=45m (default 30m for all)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -132,7 +139,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	srv := web.New(web.Config{Region: cfg.Region, RegionName: cfg.RegionName, Location: loc, CodeLifetime: cfg.CodeLifetime,
-		SecureCookie: cfg.SecureCookie, PublicURL: publicURL}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
+		SecureCookie: cfg.SecureCookie, PublicURL: publicURL, ProximityByType: cfg.proximity}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
 		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,

@@ -41,6 +41,16 @@
 // exposures. First-degree contacts from other regions are traced too: the
 // people they met may live here.
 //
+// The second degree is bounded: once TraceOptions.MaxSecondDegree contacts
+// (default healthcode.DefaultMaxSecondDegree) are found, the trace stops
+// reading and sets Result.Truncated. The first degree is always complete.
+// Which second-degree contacts a truncated trace lists is decided by the
+// data alone (venues are visited in id order), so the same data and options
+// give the same list; a tracer narrows the window or the proximity, or
+// traces a first-degree contact on its own, to see the rest. At the density
+// of a city with 5 check-ins a person a day, the second degree of a busy case
+// over 14 days is most of the population (BENCHMARKS.md).
+//
 // # Evidence
 //
 // Each contact carries every exposure that makes them one: the venue, the
@@ -88,6 +98,10 @@ const MaxWindow = 14 * 24 * time.Hour
 // venue type.
 const MaxProximity = 24 * time.Hour
 
+// MaxSecondDegree is the largest bound on second-degree contacts a trace
+// accepts.
+const MaxSecondDegree = 1_000_000
+
 // Source is what tracing reads; *sqlstore.DB implements it.
 type Source interface {
 	// ListCheckInsOfSubject lists a code holder's check-ins in [from, to),
@@ -106,6 +120,8 @@ type Result struct {
 	Contacts        []healthcode.Contact // holders of codes issued by the home region
 	Foreign         []healthcode.Contact // holders of codes issued by other regions, to report to their home region
 	CheckInsScanned int                  // how many check-ins were read from the source
+	// Truncated says the second degree stopped at MaxSecondDegree contacts.
+	Truncated bool
 }
 
 // Trace finds the close contacts of the code holder (issuer, subject) in
@@ -144,13 +160,20 @@ func Trace(ctx context.Context, src Source, homeRegion, issuer, subject string, 
 			next = append(next, cs...)
 		}
 		second := map[person]*healthcode.Contact{}
+		t.limit = opts.MaxSecondDegree
 		err = t.expose(ctx, next, 2, second, func(p person) bool { return p == theCase || first[p] != nil })
 		if err != nil {
 			return nil, err
 		}
+		if len(second) > t.limit { // the last venue read went past the bound
+			for _, p := range sortedPeople(second)[t.limit:] {
+				delete(second, p)
+			}
+			t.truncated = true
+		}
 		found = append(found, second)
 	}
-	r := &Result{Issuer: issuer, Subject: subject, From: opts.From, To: opts.To, CheckInsScanned: t.scanned}
+	r := &Result{Issuer: issuer, Subject: subject, From: opts.From, To: opts.To, CheckInsScanned: t.scanned, Truncated: t.truncated}
 	for _, contacts := range found {
 		for _, c := range contacts {
 			finish(c)
@@ -191,6 +214,12 @@ func normalize(issuer, subject string, opts healthcode.TraceOptions) (healthcode
 	case 1, 2:
 	default:
 		p.Add("depth", "must be 1 or 2")
+	}
+	switch {
+	case opts.MaxSecondDegree == 0:
+		opts.MaxSecondDegree = healthcode.DefaultMaxSecondDegree
+	case opts.MaxSecondDegree < 0 || opts.MaxSecondDegree > MaxSecondDegree:
+		p.Add("max_second_degree", "must be between 0 (the default, %d) and %d", healthcode.DefaultMaxSecondDegree, MaxSecondDegree)
 	}
 	switch {
 	case opts.Proximity == 0:
@@ -237,6 +266,10 @@ type tracer struct {
 	opts    healthcode.TraceOptions
 	venues  map[int64]*venueData
 	scanned int
+	// limit, when not 0, stops expose once found holds more contacts;
+	// truncated says Trace cut the second degree back to it.
+	limit     int
+	truncated bool
 }
 
 func (t *tracer) checkInsOf(ctx context.Context, p person, from, to time.Time) ([]healthcode.CheckIn, error) {
@@ -346,6 +379,9 @@ func (t *tracer) expose(ctx context.Context, sources []healthcode.CheckIn, degre
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if t.limit > 0 && len(found) > t.limit { // Trace trims to the limit
+			return nil
 		}
 		vd, err := t.venue(ctx, id)
 		if err != nil {

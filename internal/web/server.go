@@ -26,6 +26,10 @@ type Config struct {
 	SessionTTL   time.Duration  // how long a resident stays signed in
 	SecureCookie bool           // set the Secure flag on the session cookie
 	PublicURL    string         // how phones reach this server, e.g. https://hc.example.gov.cn; place codes encode it
+	// ProximityByType is the region's default tracing proximity for the
+	// venues of a type (transit is often shorter); a trace request's
+	// proximity_by_type overrides it type by type.
+	ProximityByType map[healthcode.VenueType]time.Duration
 }
 
 // Server serves the API. Make it with New.
