@@ -41,15 +41,18 @@
 // exposures. First-degree contacts from other regions are traced too: the
 // people they met may live here.
 //
-// The second degree is bounded: once TraceOptions.MaxSecondDegree contacts
-// (default healthcode.DefaultMaxSecondDegree) are found, the trace stops
-// reading and sets Result.Truncated. The first degree is always complete.
-// Which second-degree contacts a truncated trace lists is decided by the
-// data alone (venues are visited in id order), so the same data and options
-// give the same list; a tracer narrows the window or the proximity, or
-// traces a first-degree contact on its own, to see the rest. At the density
-// of a city with 5 check-ins a person a day, the second degree of a busy case
-// over 14 days is most of the population (BENCHMARKS.md).
+// The second degree is bounded: first-degree contacts are traced one at a
+// time, in issuer and subject order, and once more than
+// TraceOptions.MaxSecondDegree (default healthcode.DefaultMaxSecondDegree)
+// second-degree contacts are found the trace stops, keeps the first that many
+// in issuer and subject order, and sets Result.Truncated. The first degree is
+// always complete; a truncated second degree may miss contacts and, for the
+// contacts it lists, exposures. Which it lists is decided by the data alone,
+// so the same data and options give the same list; a tracer narrows the
+// window or the proximity, or traces a first-degree contact on its own, to
+// see the rest. At the density of a city with 5 check-ins a person a day,
+// the second degree of a busy case over 14 days is most of the population
+// (BENCHMARKS.md).
 //
 // # Evidence
 //
@@ -75,7 +78,8 @@
 // once. At each venue it reads the check-ins in the windows around the
 // source check-ins, merging the windows that overlap or touch so that each
 // merged window is one ListCheckInsAtVenue call; at depth 2 the parts
-// already read for the first degree are not read again. Matching slides a
+// already read (for the first degree or an earlier contact) are not read
+// again. Matching slides a
 // window over check-ins sorted by time, in memory, so its cost grows with the
 // check-ins read and the exposures found, not with their product. Depth 2
 // reads the check-ins of each first-degree contact with one call each.
@@ -147,8 +151,14 @@ func Trace(ctx context.Context, src Source, homeRegion, issuer, subject string, 
 	}
 	found := []map[person]*healthcode.Contact{first}
 	if opts.Depth == 2 {
-		var next []healthcode.CheckIn
+		// One first-degree contact at a time, in a fixed order, so that a
+		// bounded trace stops reading as soon as it has more than enough.
+		second := map[person]*healthcode.Contact{}
+		excluded := func(p person) bool { return p == theCase || first[p] != nil }
 		for _, p := range sortedPeople(first) {
+			if len(second) > opts.MaxSecondDegree {
+				break
+			}
 			from := earliestContact(first[p])
 			if !from.Before(opts.To) {
 				continue
@@ -157,16 +167,12 @@ func Trace(ctx context.Context, src Source, homeRegion, issuer, subject string, 
 			if err != nil {
 				return nil, err
 			}
-			next = append(next, cs...)
+			if err := t.expose(ctx, cs, 2, second, excluded); err != nil {
+				return nil, err
+			}
 		}
-		second := map[person]*healthcode.Contact{}
-		t.limit = opts.MaxSecondDegree
-		err = t.expose(ctx, next, 2, second, func(p person) bool { return p == theCase || first[p] != nil })
-		if err != nil {
-			return nil, err
-		}
-		if len(second) > t.limit { // the last venue read went past the bound
-			for _, p := range sortedPeople(second)[t.limit:] {
+		if len(second) > opts.MaxSecondDegree { // cut back to the bound
+			for _, p := range sortedPeople(second)[opts.MaxSecondDegree:] {
 				delete(second, p)
 			}
 			t.truncated = true
@@ -266,9 +272,7 @@ type tracer struct {
 	opts    healthcode.TraceOptions
 	venues  map[int64]*venueData
 	scanned int
-	// limit, when not 0, stops expose once found holds more contacts;
-	// truncated says Trace cut the second degree back to it.
-	limit     int
+	// truncated says Trace cut the second degree back to its bound.
 	truncated bool
 }
 
@@ -379,9 +383,6 @@ func (t *tracer) expose(ctx context.Context, sources []healthcode.CheckIn, degre
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return err
-		}
-		if t.limit > 0 && len(found) > t.limit { // Trace trims to the limit
-			return nil
 		}
 		vd, err := t.venue(ctx, id)
 		if err != nil {
