@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"healthcode"
@@ -19,7 +20,7 @@ type loadgenConfig struct {
 	Residents, Venues, Days, PerDay int
 	Seed                            uint64
 	Region                          string
-	Batch                           int
+	Batch, Writers                  int
 }
 
 // Districts of Hangzhou, for home regions and venues.
@@ -53,6 +54,7 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed: the same seed gives the same population")
 	fs.StringVar(&cfg.Region, "region", "330100", "the issuing region of the residents' codes")
 	fs.IntVar(&cfg.Batch, "batch", 50000, "check-ins per bulk insert")
+	fs.IntVar(&cfg.Writers, "writers", 0, "bulk inserts in flight at once (default 1 on SQLite, which has one writer, and 2 on PostgreSQL)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -69,6 +71,14 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 		return usageError("--batch must be between 100 and 1,000,000")
 	case !healthcode.ValidRegionCode(cfg.Region):
 		return usageError("--region must be a 6-digit region code")
+	case cfg.Writers < 0 || cfg.Writers > 16:
+		return usageError("--writers must be between 1 and 16")
+	}
+	if cfg.Writers == 0 {
+		cfg.Writers = 1
+		if engineName(cfg.dbURL()) == "postgres" {
+			cfg.Writers = 2
+		}
 	}
 	db, _, err := cfg.openStore(ctx, healthcode.SystemClock, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -134,19 +144,55 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	total := cfg.Residents * cfg.Days * cfg.PerDay
 	start = time.Now()
 	bar = newProgress(stderr, "check-ins", total)
-	buf := make([]healthcode.CheckIn, 0, cfg.Batch)
-	done := 0
 	load, err := db.BeginCheckInLoad(ctx)
 	if err != nil {
 		return fmt.Errorf("check-ins: %w", err)
 	}
+	// The writers insert full batches while this goroutine makes the next
+	// ones, so generating and inserting overlap.
+	batches := make(chan []healthcode.CheckIn, cfg.Writers)
+	written := make(chan int, cfg.Writers)
+	writeErr := make(chan error, cfg.Writers)
+	var writers sync.WaitGroup
+	for range cfg.Writers {
+		writers.Go(func() {
+			for b := range batches {
+				if err := load.Add(ctx, b); err != nil {
+					writeErr <- err
+					for range batches { // drain, so the generator never blocks
+					}
+					return
+				}
+				written <- len(b)
+			}
+		})
+	}
+	done := 0
+	progress := make(chan struct{})
+	go func() {
+		defer close(progress)
+		for n := range written {
+			done += n
+			bar.set(done)
+		}
+	}()
+	closeBatches := sync.OnceFunc(func() { close(batches); writers.Wait(); close(written); <-progress })
+	defer closeBatches() // on an early return too: no writer is left behind
+	buf := make([]healthcode.CheckIn, 0, cfg.Batch)
+	failed := func() error {
+		select {
+		case err := <-writeErr:
+			return err
+		default:
+			return nil
+		}
+	}
 	flush := func() error {
-		if err := load.Add(ctx, buf); err != nil {
+		if err := failed(); err != nil {
 			return fmt.Errorf("check-ins: %w", err)
 		}
-		done += len(buf)
-		buf = buf[:0]
-		bar.set(done)
+		batches <- buf
+		buf = make([]healthcode.CheckIn, 0, cfg.Batch)
 		return nil
 	}
 	first := now.Add(-time.Duration(cfg.Days) * 24 * time.Hour).Truncate(24 * time.Hour)
@@ -183,14 +229,22 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 			return err
 		}
 	}
+	closeBatches()
+	if err := failed(); err != nil {
+		return fmt.Errorf("check-ins: %w", err)
+	}
 	bar.done()
 	inserted := time.Since(start)
+	deferred := load.DefersIndexes()
 	if err := load.Finish(ctx); err != nil {
 		return fmt.Errorf("check-ins: %w", err)
 	}
 	el := time.Since(start)
-	fmt.Fprintf(stdout, "check-ins: %d in %s (%.0f check-ins/s; inserting %s, building indexes %s)\n", total, el.Round(time.Millisecond),
-		float64(total)/el.Seconds(), inserted.Round(time.Millisecond), (el - inserted).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "check-ins: %d in %s (%.0f check-ins/s)", total, el.Round(time.Millisecond), float64(total)/el.Seconds())
+	if deferred {
+		fmt.Fprintf(stdout, "; inserting %s, building the indexes %s", inserted.Round(time.Millisecond), (el - inserted).Round(time.Millisecond))
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 

@@ -420,7 +420,11 @@ func (db *DB) BeginCheckInLoad(ctx context.Context) (*CheckInLoad, error) {
 	return l, nil
 }
 
-// Add stores check-ins as BulkInsertCheckIns does.
+// DefersIndexes says whether Finish builds the indexes the load dropped.
+func (l *CheckInLoad) DefersIndexes() bool { return l.deferred }
+
+// Add stores check-ins as BulkInsertCheckIns does. Several goroutines may
+// call it at once (on SQLite they take turns).
 func (l *CheckInLoad) Add(ctx context.Context, cs []healthcode.CheckIn) error {
 	return l.db.BulkInsertCheckIns(ctx, cs)
 }
