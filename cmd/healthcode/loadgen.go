@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -8,10 +9,13 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"time"
 
 	"healthcode"
+	"healthcode/internal/secure"
+	"healthcode/internal/sqlstore"
 )
 
 // loadgenConfig is what `healthcode loadgen` is told.
@@ -21,6 +25,8 @@ type loadgenConfig struct {
 	Seed                            uint64
 	Region                          string
 	Batch, Writers                  int
+	Sessions                        int
+	SessionsFile                    string
 }
 
 // Districts of Hangzhou, for home regions and venues.
@@ -54,6 +60,8 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed: the same seed gives the same population")
 	fs.StringVar(&cfg.Region, "region", "330100", "the issuing region of the residents' codes")
 	fs.IntVar(&cfg.Batch, "batch", 50000, "check-ins per bulk insert")
+	fs.IntVar(&cfg.Sessions, "sessions", 0, "sign in this many of the residents (for display-path benchmarks)")
+	fs.StringVar(&cfg.SessionsFile, "sessions-file", "sessions.txt", "where --sessions writes the session tokens, one a line")
 	fs.IntVar(&cfg.Writers, "writers", 0, "bulk inserts in flight at once (default 1 on SQLite, which has one writer, and 2 on PostgreSQL)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
@@ -71,6 +79,8 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 		return usageError("--batch must be between 100 and 1,000,000")
 	case !healthcode.ValidRegionCode(cfg.Region):
 		return usageError("--region must be a 6-digit region code")
+	case cfg.Sessions < 0 || cfg.Sessions > cfg.Residents:
+		return usageError("--sessions must be between 0 and --residents")
 	case cfg.Writers < 0 || cfg.Writers > 16:
 		return usageError("--writers must be between 1 and 16")
 	}
@@ -91,6 +101,7 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	// Residents: valid documents and phones, unique per seed.
 	start := time.Now()
 	subjects := make([]string, cfg.Residents)
+	var signIn []int64 // the residents --sessions signs in
 	bar := newProgress(stderr, "residents", cfg.Residents)
 	for i := 0; i < cfg.Residents; i += 10000 {
 		n := min(10000, cfg.Residents-i)
@@ -103,11 +114,20 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		for j, r := range batch {
 			subjects[i+j] = r.Pseudonym
+			if i+j < cfg.Sessions {
+				signIn = append(signIn, r.ID)
+			}
 		}
 		bar.set(i + n)
 	}
 	bar.done()
 	fmt.Fprintf(stdout, "residents: %d in %s (%.0f/s)\n", cfg.Residents, time.Since(start).Round(time.Millisecond), float64(cfg.Residents)/time.Since(start).Seconds())
+
+	if cfg.Sessions > 0 {
+		if err := loadgenSessions(ctx, db, signIn, cfg.SessionsFile, stdout); err != nil {
+			return err
+		}
+	}
 
 	// Venues, with a type and a popularity that follows a power law.
 	start = time.Now()
@@ -364,3 +384,33 @@ func (p *progress) set(n int) {
 }
 
 func (p *progress) done() { p.set(p.total); fmt.Fprintln(p.w) }
+
+// loadgenSessions signs in the residents for a day and writes the session
+// tokens to path, mode 0600: they are credentials.
+func loadgenSessions(ctx context.Context, db *sqlstore.DB, ids []int64, path string, stdout io.Writer) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("sessions: %w", err)
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	now := time.Now()
+	for _, id := range ids {
+		secret, sum, err := secure.NewSecret("hcs_")
+		if err != nil {
+			return err
+		}
+		if err := db.CreateSession(ctx, &healthcode.Session{ResidentID: id, Hash: sum, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
+			return fmt.Errorf("sessions: %w", err)
+		}
+		fmt.Fprintln(w, secret)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("sessions: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sessions: %w", err)
+	}
+	fmt.Fprintf(stdout, "sessions: %d written to %s\n", len(ids), path)
+	return nil
+}
