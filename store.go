@@ -18,6 +18,7 @@ type Store interface {
 	VenueService
 	PaperCodeService
 	NotificationService
+	ChangeFeed
 
 	// CreateResident enrolls r (already validated), filling in ID, Pseudonym
 	// and CreatedAt. passwordHash is empty for a dependent without a login.

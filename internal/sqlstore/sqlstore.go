@@ -59,6 +59,9 @@ type DB struct {
 	// checkInDays are the days (checkInDay) whose check-in partition is known
 	// to exist, on PostgreSQL (checkindays.go).
 	checkInDays sync.Map
+
+	url     string     // the database's URL, for the change feed's own connection
+	changes changeFeed // changes.go
 }
 
 // Open connects to the database at url and brings its schema up to date. A
@@ -75,6 +78,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, errors.New("sqlstore: open: Options.Cipher is required")
 	}
 	db := &DB{
+		url:          url,
 		clock:        opts.Clock,
 		eval:         opts.Evaluator,
 		cipher:       opts.Cipher,
@@ -111,6 +115,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 
 // Close closes the database connections.
 func (db *DB) Close() error {
+	db.stopWatching()
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -178,12 +183,18 @@ func (db *DB) runTx(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn f
 			tx.Rollback()
 		}
 	}()
+	defer db.takeChanges(tx) // forget what a failed transaction recorded
 	if err := fn(tx, db.now()); err != nil {
+		return err
+	}
+	changes := db.takeChanges(tx)
+	if err := db.writeChanges(ctx, tx, changes); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.publish(changes)
 	return nil
 }
 

@@ -60,6 +60,7 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"Notifications", testNotifications},
 		{"PurgeCheckIns", testPurgeCheckIns},
 		{"CheckInLoad", testCheckInLoad},
+		{"ChangeFeed", testChangeFeed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
