@@ -24,13 +24,16 @@ import (
 // subscribers ChangeReset once it is back.
 
 const (
-	changeChannel  = "healthcode_changes"
 	changePoll     = 100 * time.Millisecond // SQLite
 	changeKeep     = time.Hour              // SQLite rows are kept this long
 	changeTrimming = time.Minute            // how often old rows go
 )
 
 type changeFeed struct {
+	// channel is the PostgreSQL NOTIFY channel: healthcode_changes_SCHEMA,
+	// so that deployments (and tests) in schemas of one database keep apart.
+	channel string
+
 	mu      sync.Mutex
 	pending map[*sql.Tx][]healthcode.Change
 	subs    []func([]healthcode.Change)
@@ -72,7 +75,7 @@ func (db *DB) writeChanges(ctx context.Context, tx *sql.Tx, cs []healthcode.Chan
 			if b.Len() == 0 {
 				return nil
 			}
-			_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, changeChannel, b.String())
+			_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, db.changes.channel, b.String())
 			b.Reset()
 			return err
 		}
@@ -217,7 +220,7 @@ func (db *DB) listenOnce(ctx context.Context, reset bool) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, `LISTEN `+changeChannel); err != nil {
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{db.changes.channel}.Sanitize()); err != nil {
 		return err
 	}
 	if reset {
@@ -257,4 +260,18 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// setChangeChannel names the NOTIFY channel after the schema the store
+// works in (PostgreSQL).
+func (db *DB) setChangeChannel(ctx context.Context) error {
+	if db.engine != postgresEngine {
+		return nil
+	}
+	var schema string
+	if err := db.write.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return fmt.Errorf("read the schema: %w", err)
+	}
+	db.changes.channel = "healthcode_changes_" + schema
+	return nil
 }

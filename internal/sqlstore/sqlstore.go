@@ -105,6 +105,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", db.engine.name, err)
 	}
+	if err := db.setChangeChannel(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", db.engine.name, err)
+	}
 	if err := db.ensureCheckInIndexes(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", db.engine.name, err)

@@ -111,7 +111,7 @@ func testChangeFeed(t *testing.T, e *env) {
 	// PostgreSQL: a lost LISTEN connection comes back with a reset.
 	if e.db.Engine() == "postgres" {
 		if _, err := e.db.write.ExecContext(e.ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-WHERE datname = current_database() AND query = 'LISTEN `+changeChannel+`' AND pid <> pg_backend_pid()`); err != nil {
+WHERE datname = current_database() AND query = $1 AND pid <> pg_backend_pid()`, `LISTEN "`+e.db.changes.channel+`"`); err != nil {
 			t.Fatal(err)
 		}
 		there.eventually(t, "reconnect", healthcode.Change{Kind: healthcode.ChangeReset})

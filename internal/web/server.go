@@ -46,6 +46,7 @@ type Server struct {
 	clock      healthcode.Clock
 	log        *slog.Logger
 	codes      *codeCache
+	cache      *displayCache // cache.go
 	routes     []route
 	mux        *http.ServeMux
 	dummyOnce  sync.Once
@@ -83,7 +84,10 @@ func New(cfg Config, d Deps) *Server {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, store: d.Store, evaluator: d.Evaluator, signer: d.Signer, signingKey: d.SigningKey, placeKey: d.PlaceKey, keys: d.Keys,
-		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime)}
+		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime), cache: newDisplayCache()}
+	if d.Store != nil { // the OpenAPI tests make a server without one
+		d.Store.Subscribe(s.cache.apply)
+	}
 	s.routes = s.routeTable()
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes {
@@ -172,13 +176,13 @@ func (s *Server) authenticate(r *http.Request) (*healthcode.Actor, error) {
 		if fromCookie && !sameOrigin(r) {
 			return nil, healthcode.Errorf(healthcode.EFORBIDDEN, "cross-site request refused")
 		}
-		sess, err := s.store.FindSession(ctx, secure.HashSecret(secret))
+		sess, err := s.session(ctx, secure.HashSecret(secret))
 		if err != nil {
 			return nil, err
 		}
 		return &healthcode.Actor{Role: healthcode.RoleResident, ResidentID: sess.ResidentID, Name: "resident"}, nil
 	case strings.HasPrefix(secret, tokenPrefix):
-		tok, err := s.store.FindAPIToken(ctx, secure.HashSecret(secret))
+		tok, err := s.apiToken(ctx, secure.HashSecret(secret))
 		if err != nil {
 			return nil, err
 		}

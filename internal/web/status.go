@@ -143,7 +143,7 @@ func (c *codeCache) put(id int64, ic issuedCode, now time.Time) {
 // phoneCode returns the resident's current phone code, signing a new one
 // only when the cached one is stale.
 func (s *Server) phoneCode(ctx context.Context, res *healthcode.Resident) (issuedCode, error) {
-	st, err := s.store.CurrentStatus(ctx, res.ID)
+	st, err := s.currentStatus(ctx, res.ID)
 	if err != nil {
 		return issuedCode{}, err
 	}
