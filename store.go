@@ -64,6 +64,9 @@ type Store interface {
 	// rs.PublishedAt to the time it was first published.
 	PublishRuleSet(ctx context.Context, rs *RuleSet) error
 
+	// CountStatuses counts residents by the colour of their stored status.
+	CountStatuses(ctx context.Context) (map[Color]int, error)
+
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	Close() error

@@ -26,6 +26,11 @@ type Config struct {
 	SessionTTL   time.Duration  // how long a resident stays signed in
 	SecureCookie bool           // set the Secure flag on the session cookie
 	PublicURL    string         // how phones reach this server, e.g. https://hc.example.gov.cn; place codes encode it
+	// MaxInFlight bounds the requests served at once (default 256); past it
+	// a request waits at most QueueTimeout (default 100 ms) for a turn and
+	// is otherwise answered 503 with Retry-After.
+	MaxInFlight  int
+	QueueTimeout time.Duration
 	// ProximityByType is the region's default tracing proximity for the
 	// venues of a type (transit is often shorter); a trace request's
 	// proximity_by_type overrides it type by type.
@@ -34,23 +39,27 @@ type Config struct {
 
 // Server serves the API. Make it with New.
 type Server struct {
-	cfg        Config
-	store      healthcode.Store
-	evaluator  healthcode.Evaluator
-	signer     *code.Signer
-	signingKey ed25519.PrivateKey // signs the status list
-	placeKey   []byte             // keys the place-code tags
-	statusList statusListCache
-	keys       code.KeyResolver
-	trustList  []byte // the signed trust list served at the well-known URL
-	clock      healthcode.Clock
-	log        *slog.Logger
-	codes      *codeCache
-	cache      *displayCache // cache.go
-	routes     []route
-	mux        *http.ServeMux
-	dummyOnce  sync.Once
-	dummy      string
+	cfg         Config
+	store       healthcode.Store
+	evaluator   healthcode.Evaluator
+	signer      *code.Signer
+	signingKey  ed25519.PrivateKey // signs the status list
+	placeKey    []byte             // keys the place-code tags
+	statusList  statusListCache
+	keys        code.KeyResolver
+	trustList   []byte // the signed trust list served at the well-known URL
+	clock       healthcode.Clock
+	log         *slog.Logger
+	codes       *codeCache
+	cache       *displayCache // cache.go
+	shedder     *shedder      // overload.go
+	limits      limiter
+	routeLimits map[string]rateLimit // defaultRouteLimits; tests lower them
+	metrics     *metrics             // metrics.go
+	routes      []route
+	mux         *http.ServeMux
+	dummyOnce   sync.Once
+	dummy       string
 }
 
 // Deps are the server's collaborators, wired by cmd/healthcode.
@@ -77,6 +86,12 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = defaultMaxInFlight
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = defaultQueueTimeout
+	}
 	if d.Clock == nil {
 		d.Clock = healthcode.SystemClock
 	}
@@ -84,7 +99,9 @@ func New(cfg Config, d Deps) *Server {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, store: d.Store, evaluator: d.Evaluator, signer: d.Signer, signingKey: d.SigningKey, placeKey: d.PlaceKey, keys: d.Keys,
-		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime), cache: newDisplayCache()}
+		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime), cache: newDisplayCache(),
+		shedder: newShedder(cfg.MaxInFlight, cfg.QueueTimeout), routeLimits: defaultRouteLimits}
+	s.metrics = newMetrics(s)
 	if d.Store != nil { // the OpenAPI tests make a server without one
 		d.Store.Subscribe(s.cache.apply)
 	}
@@ -104,6 +121,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	for k, v := range securityHeaders {
 		h[k] = v
+	}
+	if !unshed[r.URL.Path] {
+		if !s.shedder.acquire(r) {
+			s.shed(w, r)
+			return
+		}
+		defer s.shedder.release()
 	}
 	s.mux.ServeHTTP(w, r)
 }
@@ -151,7 +175,11 @@ func (s *Server) Routes() []string {
 }
 
 func (s *Server) handle(rt route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	name := rt.method + " " + rt.pattern
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w := &statusWriter{ResponseWriter: rw}
+		defer func() { s.metrics.observe(name, w.code, time.Since(start)) }()
 		actor, err := s.authenticate(r)
 		if err != nil && rt.access == public {
 			// A stale cookie must not stop anyone from signing in again or
@@ -160,6 +188,9 @@ func (s *Server) handle(rt route) http.Handler {
 		}
 		if err == nil {
 			err = authorize(rt, actor, r)
+		}
+		if err == nil && s.rateLimited(w, rt, r, actor) {
+			return
 		}
 		if err == nil {
 			err = rt.h(w, r, actor)

@@ -103,6 +103,7 @@ func (s *Server) trace(w http.ResponseWriter, r *http.Request, _ *healthcode.Act
 	if err != nil {
 		return err
 	}
+	s.metrics.traces.Observe(time.Since(start).Seconds())
 	writeJSON(w, http.StatusOK, traceResponse{CaseID: c.ID, Subject: res.Subject, From: timeString(res.From), To: timeString(res.To),
 		Contacts: nonNil(res.Contacts), Foreign: nonNil(res.Foreign), CheckInsScanned: res.CheckInsScanned, Truncated: res.Truncated,
 		TookMS: float64(time.Since(start).Microseconds()) / 1000})
