@@ -21,6 +21,16 @@ const (
 	defaultQueueTimeout = 100 * time.Millisecond
 )
 
+// heavyRoutes hash a password with argon2id: tens of milliseconds of CPU
+// each. They take turns in a shedder of their own with one slot per CPU, so
+// that a crowd signing in at 8 a.m. waits at most the queue timeout and is
+// otherwise shed, instead of slowing every request on the server.
+var heavyRoutes = map[string]bool{
+	"POST /api/v1/login":         true,
+	"POST /api/v1/residents":     true,
+	"POST /api/v1/me/dependents": true,
+}
+
 // shedder lets at most cap(slots) requests be served at once; a request
 // that finds none free waits up to timeout for one, then is shed.
 type shedder struct {

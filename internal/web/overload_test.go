@@ -33,6 +33,34 @@ func TestShedding(t *testing.T) {
 	if r := h.do(t, "GET", "/api/v1/rules", "", nil); r.status != 200 {
 		t.Errorf("after the slot is free: %d %s", r.status, r.body)
 	}
+
+	// Password hashing has slots of its own: when they are taken, sign-in
+	// is shed and everything else is served.
+	srv.heavy = newShedder(1, 10*time.Millisecond)
+	srv.heavy.slots <- struct{}{}
+	login := map[string]any{"phone": "13900000000", "password": "wrong password"}
+	if r := h.do(t, "POST", "/api/v1/login", "", login); r.status != 503 || r.header.Get("Retry-After") != "1" {
+		t.Errorf("sign-in with the hashing slots taken: %d %v", r.status, r.header)
+	}
+	if r := h.do(t, "GET", "/api/v1/rules", "", nil); r.status != 200 {
+		t.Errorf("rules with the hashing slots taken: %d", r.status)
+	}
+	srv.heavy.release()
+	if r := h.do(t, "POST", "/api/v1/login", "", login); r.status != 401 {
+		t.Errorf("sign-in after: %d %s", r.status, r.body)
+	}
+}
+
+func TestHeavyRoutesAreRoutes(t *testing.T) {
+	routes := map[string]bool{}
+	for _, r := range New(Config{}, Deps{}).Routes() {
+		routes[r] = true
+	}
+	for key := range heavyRoutes {
+		if !routes[key] {
+			t.Errorf("heavyRoutes names %q, which is not a route", key)
+		}
+	}
 }
 
 // TestRateLimit signs in too often from one address.

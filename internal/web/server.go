@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +54,7 @@ type Server struct {
 	codes       *codeCache
 	cache       *displayCache // cache.go
 	shedder     *shedder      // overload.go
+	heavy       *shedder      // for heavyRoutes
 	limits      limiter
 	routeLimits map[string]rateLimit // defaultRouteLimits; tests lower them
 	metrics     *metrics             // metrics.go
@@ -100,7 +102,8 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{cfg: cfg, store: d.Store, evaluator: d.Evaluator, signer: d.Signer, signingKey: d.SigningKey, placeKey: d.PlaceKey, keys: d.Keys,
 		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime), cache: newDisplayCache(),
-		shedder: newShedder(cfg.MaxInFlight, cfg.QueueTimeout), routeLimits: defaultRouteLimits}
+		shedder: newShedder(cfg.MaxInFlight, cfg.QueueTimeout), heavy: newShedder(runtime.GOMAXPROCS(0), cfg.QueueTimeout),
+		routeLimits: defaultRouteLimits}
 	s.metrics = newMetrics(s)
 	if d.Store != nil { // the OpenAPI tests make a server without one
 		d.Store.Subscribe(s.cache.apply)
@@ -176,6 +179,7 @@ func (s *Server) Routes() []string {
 
 func (s *Server) handle(rt route) http.Handler {
 	name := rt.method + " " + rt.pattern
+	heavy := heavyRoutes[name]
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		w := &statusWriter{ResponseWriter: rw}
@@ -191,6 +195,13 @@ func (s *Server) handle(rt route) http.Handler {
 		}
 		if err == nil && s.rateLimited(w, rt, r, actor) {
 			return
+		}
+		if err == nil && heavy {
+			if !s.heavy.acquire(r) {
+				s.shed(w, r)
+				return
+			}
+			defer s.heavy.release()
 		}
 		if err == nil {
 			err = rt.h(w, r, actor)
