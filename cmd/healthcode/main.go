@@ -25,6 +25,7 @@ Usage:
   healthcode checkpoint --server URL --token T --venue ID [--state DIR]   (codes on stdin, one per line)
   healthcode trace --case ID [--depth 1|2] [--data DIR] [--db URL]
   healthcode loadgen --residents N --venues V --days D --checkins-per-day K --seed S [--data DIR] [--db URL]
+  healthcode backup --to FILE [--data DIR]   (SQLite, online; PostgreSQL: pg_dump)
   healthcode version
 
 Every flag can also be set by an environment variable: --region-name is
@@ -102,6 +103,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runTrace(ctx, rest, getenv, stdout, stderr)
 	case "loadgen":
 		return runLoadgen(ctx, rest, getenv, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "healthcode", version)
 		return nil
