@@ -12,7 +12,7 @@ import (
 )
 
 // Check-ins by day. On PostgreSQL the checkins table is partitioned by UTC
-// day (migrations/postgres/0004_checkin_days.sql): a partition is created
+// day (migrations/postgres/0005_checkin_days.sql): a partition is created
 // before the first check-in of its day is written, and retention drops whole
 // partitions. SQLite keeps one table; retention deletes rows there.
 

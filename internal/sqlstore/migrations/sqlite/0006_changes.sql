@@ -3,7 +3,7 @@
 -- rows here name. A row is written in the transaction that makes the change;
 -- SQLite has one writer, so ids are committed in order and other processes
 -- poll for ids above the last they saw. Rows are kept for an hour.
--- (PostgreSQL uses NOTIFY instead: migrations/postgres/0005_changes.sql.)
+-- (PostgreSQL uses NOTIFY instead: migrations/postgres/0006_changes.sql.)
 CREATE TABLE changes (
     id   INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT    NOT NULL CHECK (kind IN ('status', 'session', 'token', 'rules')),

@@ -1,6 +1,6 @@
 -- healthcode schema (SQLite): the check-in idempotency key becomes (id, at),
 -- as on PostgreSQL, whose day partitions need the partition key in every
--- unique constraint (migrations/postgres/0004_checkin_days.sql). A device
+-- unique constraint (migrations/postgres/0005_checkin_days.sql). A device
 -- re-sends a check-in with its id and original time: that is a duplicate.
 -- SQLite keeps one table; its secondary indexes may be dropped for a bulk
 -- load into an empty table and built afterwards (sqlstore.BulkLoader).
