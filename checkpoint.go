@@ -2,6 +2,7 @@ package healthcode
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -110,7 +111,15 @@ type TraceOptions struct {
 	Proximity       time.Duration               // default window either side of a check-in
 	ProximityByType map[VenueType]time.Duration // overrides per venue type
 	Depth           int                         // 1 or 2
+	// MaxSecondDegree bounds the second degree (0 means
+	// DefaultMaxSecondDegree): a trace that finds more stops there and says
+	// so. At a busy city's density the contacts of a few thousand contacts
+	// are most of the population, which no tracer can act on.
+	MaxSecondDegree int
 }
+
+// DefaultMaxSecondDegree is the default bound on second-degree contacts.
+const DefaultMaxSecondDegree = 10_000
 
 // DefaultProximity is how close in time two check-ins at one venue must be
 // for the people to count as close contacts.
@@ -130,4 +139,43 @@ func InfectiousWindow(c *Case) (from, to time.Time) {
 		from = to.Add(-14 * 24 * time.Hour)
 	}
 	return from, to
+}
+
+// ParseProximityByType reads per-venue-type proximities written as
+// "transit=10m,restaurant=45m" (Go durations, each more than 0 and at most
+// 24 hours). An empty string gives none.
+func ParseProximityByType(s string) (map[VenueType]time.Duration, error) {
+	out := map[VenueType]time.Duration{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	var p Problems
+	for item := range strings.SplitSeq(s, ",") {
+		name, value, ok := strings.Cut(strings.TrimSpace(item), "=")
+		vt := VenueType(strings.TrimSpace(name))
+		d, err := time.ParseDuration(strings.TrimSpace(value))
+		switch {
+		case !ok:
+			p.Add("proximity_by_type", "%q: write TYPE=DURATION, e.g. transit=10m", item)
+		case !(&Venue{Type: vt}).ValidType():
+			p.Add("proximity_by_type", "%q is not a venue type (%s)", vt, venueTypeList())
+		case err != nil:
+			p.Add("proximity_by_type", "%s: %q is not a duration such as 10m", vt, value)
+		case d <= 0 || d > 24*time.Hour:
+			p.Add("proximity_by_type", "%s: must be more than 0 and at most 24h", vt)
+		case out[vt] != 0:
+			p.Add("proximity_by_type", "%s is given twice", vt)
+		default:
+			out[vt] = d
+		}
+	}
+	return out, p.Err("invalid proximity by venue type")
+}
+
+func venueTypeList() string {
+	names := make([]string, len(VenueTypes))
+	for i, vt := range VenueTypes {
+		names[i] = string(vt)
+	}
+	return strings.Join(names, ", ")
 }

@@ -82,3 +82,30 @@ func TestCheckInValidate(t *testing.T) {
 		t.Errorf("exactly 5 minutes ahead: %v", err)
 	}
 }
+
+func TestParseProximityByType(t *testing.T) {
+	got, err := ParseProximityByType(" transit=10m, restaurant = 1h30m ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[Transit] != 10*time.Minute || got[Restaurant] != 90*time.Minute {
+		t.Errorf("got %v", got)
+	}
+	if got, err := ParseProximityByType(""); err != nil || len(got) != 0 {
+		t.Errorf("empty: %v, %v", got, err)
+	}
+	for in, want := range map[string]string{
+		"transit":                 "write TYPE=DURATION",
+		"spaceport=10m":           `"spaceport" is not a venue type (mall, restaurant`,
+		"transit=ten":             `transit: "ten" is not a duration`,
+		"transit=0s":              "transit: must be more than 0",
+		"transit=25h":             "at most 24h",
+		"transit=5m,transit=10m":  "transit is given twice",
+		"mall=5m,,restaurant=10m": "write TYPE=DURATION",
+	} {
+		_, err := ParseProximityByType(in)
+		if ErrorCode(err) != EINVALID || !strings.Contains(ErrorMessage(err), want) {
+			t.Errorf("%q: %v, want EINVALID saying %q", in, err, want)
+		}
+	}
+}

@@ -28,6 +28,7 @@ type Store interface {
 	AppealService
 	OverrideService
 	ExportService
+	ChangeFeed
 
 	// CreateResident enrolls r (already validated), filling in ID, Pseudonym
 	// and CreatedAt. passwordHash is empty for a dependent without a login.
@@ -82,6 +83,9 @@ type Store interface {
 	// PublishRuleSet records rs as published (idempotent per version) and sets
 	// rs.PublishedAt to the time it was first published.
 	PublishRuleSet(ctx context.Context, rs *RuleSet) error
+
+	// CountStatuses counts residents by the colour of their stored status.
+	CountStatuses(ctx context.Context) (map[Color]int, error)
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error

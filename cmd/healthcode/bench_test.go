@@ -55,7 +55,7 @@ func BenchmarkTraceLoaded(b *testing.B) {
 	for _, depth := range []int{1, 2} {
 		b.Run(map[int]string{1: "depth1", 2: "depth2"}[depth], func(b *testing.B) {
 			var took []time.Duration
-			contacts, scanned := 0, 0
+			contacts, scanned, truncated := 0, 0, 0
 			for i := 0; b.Loop(); i++ {
 				p := picks[i%len(picks)]
 				opts := healthcode.TraceOptions{From: p.to.Add(-10 * 24 * time.Hour), To: p.to, Depth: depth}
@@ -67,12 +67,16 @@ func BenchmarkTraceLoaded(b *testing.B) {
 				took = append(took, time.Since(start))
 				contacts += len(res.Contacts)
 				scanned += res.CheckInsScanned
+				if res.Truncated {
+					truncated++
+				}
 			}
 			slices.Sort(took)
 			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "median-ms")
 			b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
 			b.ReportMetric(float64(contacts)/float64(len(took)), "contacts/trace")
 			b.ReportMetric(float64(scanned)/float64(len(took)), "checkins-read/trace")
+			b.ReportMetric(float64(truncated)/float64(len(took)), "truncated/trace")
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -8,9 +9,13 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"os"
+	"sync"
 	"time"
 
 	"healthcode"
+	"healthcode/internal/secure"
+	"healthcode/internal/sqlstore"
 )
 
 // loadgenConfig is what `healthcode loadgen` is told.
@@ -19,7 +24,9 @@ type loadgenConfig struct {
 	Residents, Venues, Days, PerDay int
 	Seed                            uint64
 	Region                          string
-	Batch                           int
+	Batch, Writers                  int
+	Sessions                        int
+	SessionsFile                    string
 }
 
 // Districts of Hangzhou, for home regions and venues.
@@ -53,6 +60,9 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed: the same seed gives the same population")
 	fs.StringVar(&cfg.Region, "region", "330100", "the issuing region of the residents' codes")
 	fs.IntVar(&cfg.Batch, "batch", 50000, "check-ins per bulk insert")
+	fs.IntVar(&cfg.Sessions, "sessions", 0, "sign in this many of the residents (for display-path benchmarks)")
+	fs.StringVar(&cfg.SessionsFile, "sessions-file", "sessions.txt", "where --sessions writes the session tokens, one a line")
+	fs.IntVar(&cfg.Writers, "writers", 0, "bulk inserts in flight at once (default 1 on SQLite, which has one writer, and 2 on PostgreSQL)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -69,6 +79,16 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 		return usageError("--batch must be between 100 and 1,000,000")
 	case !healthcode.ValidRegionCode(cfg.Region):
 		return usageError("--region must be a 6-digit region code")
+	case cfg.Sessions < 0 || cfg.Sessions > cfg.Residents:
+		return usageError("--sessions must be between 0 and --residents")
+	case cfg.Writers < 0 || cfg.Writers > 16:
+		return usageError("--writers must be between 1 and 16")
+	}
+	if cfg.Writers == 0 {
+		cfg.Writers = 1
+		if engineName(cfg.dbURL()) == "postgres" {
+			cfg.Writers = 2
+		}
 	}
 	db, _, err := cfg.openStore(ctx, healthcode.SystemClock, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -81,6 +101,7 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	// Residents: valid documents and phones, unique per seed.
 	start := time.Now()
 	subjects := make([]string, cfg.Residents)
+	var signIn []int64 // the residents --sessions signs in
 	bar := newProgress(stderr, "residents", cfg.Residents)
 	for i := 0; i < cfg.Residents; i += 10000 {
 		n := min(10000, cfg.Residents-i)
@@ -93,11 +114,20 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		for j, r := range batch {
 			subjects[i+j] = r.Pseudonym
+			if i+j < cfg.Sessions {
+				signIn = append(signIn, r.ID)
+			}
 		}
 		bar.set(i + n)
 	}
 	bar.done()
 	fmt.Fprintf(stdout, "residents: %d in %s (%.0f/s)\n", cfg.Residents, time.Since(start).Round(time.Millisecond), float64(cfg.Residents)/time.Since(start).Seconds())
+
+	if cfg.Sessions > 0 {
+		if err := loadgenSessions(ctx, db, signIn, cfg.SessionsFile, stdout); err != nil {
+			return err
+		}
+	}
 
 	// Venues, with a type and a popularity that follows a power law.
 	start = time.Now()
@@ -134,15 +164,55 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 	total := cfg.Residents * cfg.Days * cfg.PerDay
 	start = time.Now()
 	bar = newProgress(stderr, "check-ins", total)
-	buf := make([]healthcode.CheckIn, 0, cfg.Batch)
+	load, err := db.BeginCheckInLoad(ctx)
+	if err != nil {
+		return fmt.Errorf("check-ins: %w", err)
+	}
+	// The writers insert full batches while this goroutine makes the next
+	// ones, so generating and inserting overlap.
+	batches := make(chan []healthcode.CheckIn, cfg.Writers)
+	written := make(chan int, cfg.Writers)
+	writeErr := make(chan error, cfg.Writers)
+	var writers sync.WaitGroup
+	for range cfg.Writers {
+		writers.Go(func() {
+			for b := range batches {
+				if err := load.Add(ctx, b); err != nil {
+					writeErr <- err
+					for range batches { // drain, so the generator never blocks
+					}
+					return
+				}
+				written <- len(b)
+			}
+		})
+	}
 	done := 0
+	progress := make(chan struct{})
+	go func() {
+		defer close(progress)
+		for n := range written {
+			done += n
+			bar.set(done)
+		}
+	}()
+	closeBatches := sync.OnceFunc(func() { close(batches); writers.Wait(); close(written); <-progress })
+	defer closeBatches() // on an early return too: no writer is left behind
+	buf := make([]healthcode.CheckIn, 0, cfg.Batch)
+	failed := func() error {
+		select {
+		case err := <-writeErr:
+			return err
+		default:
+			return nil
+		}
+	}
 	flush := func() error {
-		if err := db.BulkInsertCheckIns(ctx, buf); err != nil {
+		if err := failed(); err != nil {
 			return fmt.Errorf("check-ins: %w", err)
 		}
-		done += len(buf)
-		buf = buf[:0]
-		bar.set(done)
+		batches <- buf
+		buf = make([]healthcode.CheckIn, 0, cfg.Batch)
 		return nil
 	}
 	first := now.Add(-time.Duration(cfg.Days) * 24 * time.Hour).Truncate(24 * time.Hour)
@@ -179,9 +249,22 @@ func runLoadgen(ctx context.Context, args []string, getenv func(string) string, 
 			return err
 		}
 	}
+	closeBatches()
+	if err := failed(); err != nil {
+		return fmt.Errorf("check-ins: %w", err)
+	}
 	bar.done()
+	inserted := time.Since(start)
+	deferred := load.DefersIndexes()
+	if err := load.Finish(ctx); err != nil {
+		return fmt.Errorf("check-ins: %w", err)
+	}
 	el := time.Since(start)
-	fmt.Fprintf(stdout, "check-ins: %d in %s (%.0f check-ins/s)\n", total, el.Round(time.Millisecond), float64(total)/el.Seconds())
+	fmt.Fprintf(stdout, "check-ins: %d in %s (%.0f check-ins/s)", total, el.Round(time.Millisecond), float64(total)/el.Seconds())
+	if deferred {
+		fmt.Fprintf(stdout, "; inserting %s, building the indexes %s", inserted.Round(time.Millisecond), (el - inserted).Round(time.Millisecond))
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 
@@ -301,3 +384,33 @@ func (p *progress) set(n int) {
 }
 
 func (p *progress) done() { p.set(p.total); fmt.Fprintln(p.w) }
+
+// loadgenSessions signs in the residents for a day and writes the session
+// tokens to path, mode 0600: they are credentials.
+func loadgenSessions(ctx context.Context, db *sqlstore.DB, ids []int64, path string, stdout io.Writer) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("sessions: %w", err)
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	now := time.Now()
+	for _, id := range ids {
+		secret, sum, err := secure.NewSecret("hcs_")
+		if err != nil {
+			return err
+		}
+		if err := db.CreateSession(ctx, &healthcode.Session{ResidentID: id, Hash: sum, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
+			return fmt.Errorf("sessions: %w", err)
+		}
+		fmt.Fprintln(w, secret)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("sessions: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sessions: %w", err)
+	}
+	fmt.Fprintf(stdout, "sessions: %d written to %s\n", len(ids), path)
+	return nil
+}

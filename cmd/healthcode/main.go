@@ -27,6 +27,7 @@ Usage:
   healthcode purge [--retain-checkins 28d ...] [--end-of-emergency] [--data DIR] [--db URL]
   healthcode audit verify [--data DIR] [--db URL]
   healthcode loadgen --residents N --venues V --days D --checkins-per-day K --seed S [--data DIR] [--db URL]
+  healthcode backup --to FILE [--data DIR]   (SQLite, online; PostgreSQL: pg_dump)
   healthcode version
 
 Every flag can also be set by an environment variable: --region-name is
@@ -108,6 +109,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runPurge(ctx, rest, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, rest, getenv, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "healthcode", version)
 		return nil

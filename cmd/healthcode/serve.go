@@ -39,6 +39,10 @@ type serveConfig struct {
 	WebhookSecret  string
 	AppealDeadline time.Duration
 	PurgeInterval  time.Duration
+	MaxInFlight    int
+	QueueTimeout   time.Duration
+	Proximity      string // --proximity-by-type, parsed into proximity by validate
+	proximity      map[healthcode.VenueType]time.Duration
 }
 
 func (c *serveConfig) validate() error {
@@ -60,6 +64,16 @@ func (c *serveConfig) validate() error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return usageError("--log-level must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 100_000 {
+		return usageError("--max-in-flight must be between 1 and 100000, not %d", c.MaxInFlight)
+	}
+	if c.QueueTimeout < time.Millisecond || c.QueueTimeout > 10*time.Second {
+		return usageError("--queue-timeout must be between 1ms and 10s, not %s", c.QueueTimeout)
+	}
+	var err error
+	if c.proximity, err = healthcode.ParseProximityByType(c.Proximity); err != nil {
+		return usageError("--proximity-by-type: %s", healthcode.ErrorMessage(err))
 	}
 	return c.validateAccountability()
 }
@@ -105,6 +119,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", "", "the HMAC-SHA256 key that signs webhook calls (prefer HEALTHCODE_WEBHOOK_SECRET_FILE)")
 	fs.DurationVar(&cfg.AppealDeadline, "appeal-deadline", healthcode.DefaultAppealDeadline, "how long reviewers have to decide an appeal before it is flagged overdue")
 	fs.DurationVar(&cfg.PurgeInterval, "purge-interval", time.Hour, "how often the retention job runs (0: never; run healthcode purge instead)")
+	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 256, "requests served at once; past it a request waits at most --queue-timeout, then gets 503")
+	fs.DurationVar(&cfg.QueueTimeout, "queue-timeout", 100*time.Millisecond, "how long a request waits for a turn before it is shed with 503")
+	fs.StringVar(&cfg.Proximity, "proximity-by-type", "", "tracing proximity for venue types, e.g. transit=10m,restaurant=45m (default 30m for all)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -185,7 +202,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	srv := web.New(web.Config{Region: cfg.Region, RegionName: cfg.RegionName, Location: loc, CodeLifetime: cfg.CodeLifetime,
-		SecureCookie: cfg.SecureCookie, PublicURL: publicURL, AppealDeadline: cfg.AppealDeadline}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
+		SecureCookie: cfg.SecureCookie, PublicURL: publicURL, AppealDeadline: cfg.AppealDeadline, ProximityByType: cfg.proximity,
+		MaxInFlight: cfg.MaxInFlight, QueueTimeout: cfg.QueueTimeout}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
 		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,

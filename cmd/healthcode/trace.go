@@ -17,8 +17,8 @@ import (
 func runTrace(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var st storageConfig
 	var caseID int64
-	var depth, proximity int
-	var region, purpose string
+	var depth, proximity, maxSecond int
+	var region, purpose, byType string
 	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	st.register(fs)
@@ -27,6 +27,8 @@ func runTrace(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&proximity, "proximity", 30, "minutes either side of a check-in that count as contact")
 	fs.StringVar(&region, "region", "330100", "this region's code: contacts with codes from elsewhere are listed apart")
 	fs.StringVar(&purpose, "purpose", "trace from the command line", "why: recorded in the audit log and shown to the case's resident")
+	fs.StringVar(&byType, "proximity-by-type", "", "proximity for venue types, e.g. transit=10m,restaurant=45m")
+	fs.IntVar(&maxSecond, "max-second-degree", healthcode.DefaultMaxSecondDegree, "at depth 2, stop after this many second-degree contacts")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -44,6 +46,13 @@ func runTrace(ctx context.Context, args []string, getenv func(string) string, st
 		return usageError("--purpose: %s", healthcode.ErrorMessage(err))
 	}
 	ctx = healthcode.ContextWithActor(ctx, acc.Actor)
+	if maxSecond < 1 || maxSecond > tracing.MaxSecondDegree {
+		return usageError("--max-second-degree must be between 1 and %d", tracing.MaxSecondDegree)
+	}
+	proximityByType, err := healthcode.ParseProximityByType(byType)
+	if err != nil {
+		return usageError("--proximity-by-type: %s", healthcode.ErrorMessage(err))
+	}
 	db, _, err := st.openStore(ctx, healthcode.SystemClock, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
@@ -55,7 +64,8 @@ func runTrace(ctx context.Context, args []string, getenv func(string) string, st
 	var result *tracing.Result
 	start := time.Now()
 	err = db.ReadCaseMovements(ctx, acc, caseID, func(cs *healthcode.Case, pseudonym string, src healthcode.MovementReader) error {
-		opts := healthcode.TraceOptions{Depth: depth, Proximity: time.Duration(proximity) * time.Minute}
+		opts := healthcode.TraceOptions{Depth: depth, Proximity: time.Duration(proximity) * time.Minute,
+			ProximityByType: proximityByType, MaxSecondDegree: maxSecond}
 		opts.From, opts.To = healthcode.InfectiousWindow(cs)
 		c = cs
 		var err error
@@ -70,7 +80,7 @@ func runTrace(ctx context.Context, args []string, getenv func(string) string, st
 	enc.SetIndent("", "  ")
 	return enc.Encode(map[string]any{"case_id": c.ID, "subject": result.Subject, "from": result.From, "to": result.To,
 		"contacts": nonNilContacts(result.Contacts), "foreign_contacts": nonNilContacts(result.Foreign),
-		"checkins_scanned": result.CheckInsScanned, "took_ms": float64(time.Since(start).Microseconds()) / 1000})
+		"checkins_scanned": result.CheckInsScanned, "truncated": result.Truncated, "took_ms": float64(time.Since(start).Microseconds()) / 1000})
 }
 
 func nonNilContacts(cs []healthcode.Contact) []healthcode.Contact {

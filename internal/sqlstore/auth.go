@@ -58,8 +58,12 @@ func (db *DB) FindSession(ctx context.Context, hash []byte) (*healthcode.Session
 // is not an error.
 func (db *DB) DeleteSession(ctx context.Context, hash []byte) error {
 	return db.update(ctx, "delete session", func(tx *sql.Tx, _ time.Time) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE hash = $1`, hash)
-		return err
+		return queryAll(ctx, tx, func(rows *sql.Rows) error {
+			var id int64
+			err := rows.Scan(&id)
+			db.recordChange(tx, healthcode.ChangeSession, id)
+			return err
+		}, `DELETE FROM sessions WHERE hash = $1 RETURNING id`, hash)
 	})
 }
 
@@ -133,6 +137,7 @@ func (db *DB) RevokeAPIToken(ctx context.Context, id int64) error {
 			return err
 		}
 		db.record(ctx, tx, healthcode.ActionTokenRevoke, 0, fmt.Sprintf("token %d", id))
+		db.recordChange(tx, healthcode.ChangeToken, id)
 		return nil
 	})
 }

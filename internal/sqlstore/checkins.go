@@ -112,90 +112,28 @@ const checkInInsertChunk = 500
 //
 //   - rejected, with the reason, when it fails CheckIn.Validate at the
 //     store's now or names a venue that does not exist ("unknown venue N");
-//   - duplicate when its ID is already stored, or was accepted earlier in the
-//     same batch. A duplicate is not stored again and is not an error, even
-//     when its content differs from the stored check-in: the first write of
-//     an ID wins, so a device may re-send a batch it got no answer for;
+//   - duplicate when a check-in with its ID and its time (At) is already
+//     stored, or was accepted earlier in the same batch. A duplicate is not
+//     stored again and is not an error, even when the rest of its content
+//     differs from the stored check-in: the first write wins, so a device may
+//     re-send a batch it got no answer for. The time is part of the key
+//     because PostgreSQL partitions check-ins by day; a device re-sends a
+//     check-in with its original time, and an ID reused for another time is
+//     a different check-in;
 //   - stored otherwise, received now: the ReceivedAt of the caller's item
 //     is set. At is the device's time, kept as sent (offline check-ins are
 //     uploaded later with their original time).
 func (db *DB) AddCheckIns(ctx context.Context, cs []healthcode.CheckIn) ([]healthcode.CheckInResult, error) {
 	results := make([]healthcode.CheckInResult, len(cs))
 	var receivedAt time.Time
-	err := db.update(ctx, "add check-ins", func(tx *sql.Tx, now time.Time) error {
-		receivedAt = now
-		type candidate struct {
-			i   int
-			row checkInRow
-		}
-		var cands []candidate
-		var venues []int64
-		first := make(map[string]bool, len(cs)) // accepted ids
-		for i := range cs {
-			c := &cs[i]
-			results[i] = healthcode.CheckInResult{ID: c.ID}
-			if err := c.Validate(now); err != nil {
-				results[i].Result, results[i].Reason = healthcode.Rejected, healthcode.ErrorMessage(err)
-				continue
-			}
-			row, err := encodeCheckIn(c, now.UnixMicro())
-			if err != nil { // Validate let through what the table cannot hold
-				results[i].Result, results[i].Reason = healthcode.Rejected, err.Error()
-				continue
-			}
-			cands = append(cands, candidate{i, row})
-			venues = append(venues, c.VenueID)
-		}
-		slices.Sort(venues)
-		missing, err := db.missingVenues(ctx, tx, slices.Compact(venues))
-		if err != nil {
-			return err
-		}
-		unknown := make(map[int64]bool, len(missing))
-		for _, id := range missing {
-			unknown[id] = true
-		}
-		// In id order, so that two batches never wait for each other's rows
-		// (PostgreSQL) and the primary key is filled in order.
-		slices.SortStableFunc(cands, func(a, b candidate) int { return cmp.Compare(a.row.id, b.row.id) })
-		accepted := cands[:0]
-		for _, c := range cands {
-			switch {
-			case unknown[c.row.venueID]:
-				results[c.i].Result, results[c.i].Reason = healthcode.Rejected, fmt.Sprintf("unknown venue %d", c.row.venueID)
-			case first[c.row.id]:
-				results[c.i].Result = healthcode.Duplicate
-			default:
-				first[c.row.id] = true
-				accepted = append(accepted, c)
-			}
-		}
-		// The ids the INSERT returns are the stored ones; the rest were there.
-		stored := make(map[string]bool, len(accepted))
-		for chunk := range slices.Chunk(accepted, checkInInsertChunk) {
-			args := make([]any, 0, len(chunk)*checkInColumnCount)
-			for _, c := range chunk {
-				args = c.row.appendArgs(args)
-			}
-			err := queryAll(ctx, tx, func(rows *sql.Rows) error {
-				var id string
-				err := rows.Scan(&id)
-				stored[id] = true
-				return err
-			}, `INSERT INTO checkins (`+checkInColumns+`) VALUES `+db.engine.placeholders(len(chunk), checkInColumnCount)+`
-ON CONFLICT (id) DO NOTHING RETURNING id`, args...)
-			if err != nil {
-				return fmt.Errorf("insert check-ins: %w", err)
-			}
-		}
-		for _, c := range accepted {
-			if stored[c.row.id] {
-				results[c.i].Result = healthcode.Stored
-			} else {
-				results[c.i].Result = healthcode.Duplicate
-			}
-		}
-		return nil
+	ats := make([]int64, len(cs))
+	for i := range cs {
+		ats[i] = cs[i].At.UnixMicro()
+	}
+	err := db.writeCheckIns(ctx, ats, func() error {
+		return db.update(ctx, "add check-ins", func(tx *sql.Tx, now time.Time) error {
+			return db.addCheckIns(ctx, tx, now, cs, results, &receivedAt)
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -206,6 +144,94 @@ ON CONFLICT (id) DO NOTHING RETURNING id`, args...)
 		}
 	}
 	return results, nil
+}
+
+// checkInKey is what identifies a stored check-in: its ID and time.
+type checkInKey struct {
+	id string
+	at int64
+}
+
+// addCheckIns is AddCheckIns' transaction: it fills in results and
+// receivedAt.
+func (db *DB) addCheckIns(ctx context.Context, tx *sql.Tx, now time.Time, cs []healthcode.CheckIn, results []healthcode.CheckInResult, receivedAt *time.Time) error {
+	*receivedAt = now
+	type candidate struct {
+		i   int
+		row checkInRow
+	}
+	var cands []candidate
+	var venues []int64
+	first := make(map[checkInKey]bool, len(cs)) // accepted keys
+	for i := range cs {
+		c := &cs[i]
+		results[i] = healthcode.CheckInResult{ID: c.ID}
+		if err := c.Validate(now); err != nil {
+			results[i].Result, results[i].Reason = healthcode.Rejected, healthcode.ErrorMessage(err)
+			continue
+		}
+		row, err := encodeCheckIn(c, now.UnixMicro())
+		if err != nil { // Validate let through what the table cannot hold
+			results[i].Result, results[i].Reason = healthcode.Rejected, err.Error()
+			continue
+		}
+		cands = append(cands, candidate{i, row})
+		venues = append(venues, c.VenueID)
+	}
+	slices.Sort(venues)
+	missing, err := db.missingVenues(ctx, tx, slices.Compact(venues))
+	if err != nil {
+		return err
+	}
+	unknown := make(map[int64]bool, len(missing))
+	for _, id := range missing {
+		unknown[id] = true
+	}
+	// In id order, so that two batches never wait for each other's rows
+	// (PostgreSQL) and the primary key is filled in order.
+	slices.SortStableFunc(cands, func(a, b candidate) int {
+		return cmp.Or(cmp.Compare(a.row.id, b.row.id), cmp.Compare(a.row.at, b.row.at))
+	})
+	accepted := cands[:0]
+	for _, c := range cands {
+		switch {
+		case unknown[c.row.venueID]:
+			results[c.i].Result, results[c.i].Reason = healthcode.Rejected, fmt.Sprintf("unknown venue %d", c.row.venueID)
+		case first[checkInKey{c.row.id, c.row.at}]:
+			results[c.i].Result = healthcode.Duplicate
+		default:
+			first[checkInKey{c.row.id, c.row.at}] = true
+			accepted = append(accepted, c)
+		}
+	}
+	// The keys the INSERT returns are the stored ones; the rest were there.
+	stored := make(map[checkInKey]bool, len(accepted))
+	for chunk := range slices.Chunk(accepted, checkInInsertChunk) {
+		args := make([]any, 0, len(chunk)*checkInColumnCount)
+		for _, c := range chunk {
+			args = c.row.appendArgs(args)
+		}
+		err := queryAll(ctx, tx, func(rows *sql.Rows) error {
+			var k checkInKey
+			err := rows.Scan(&k.id, &k.at)
+			stored[k] = true
+			return err
+		}, `INSERT INTO checkins (`+checkInColumns+`) VALUES `+db.engine.placeholders(len(chunk), checkInColumnCount)+`
+ON CONFLICT (id, at) DO NOTHING RETURNING id, at`, args...)
+		if noPartitionError(err) {
+			return errNoPartition
+		} else if err != nil {
+			return fmt.Errorf("insert check-ins: %w", err)
+		}
+	}
+	for _, c := range accepted {
+		if stored[checkInKey{c.row.id, c.row.at}] {
+			results[c.i].Result = healthcode.Stored
+		} else {
+			results[c.i].Result = healthcode.Duplicate
+		}
+	}
+	return nil
 }
 
 // ListCheckInsOfSubject returns the check-ins of the code holder issuer and
@@ -239,21 +265,4 @@ func (db *DB) listCheckIns(ctx context.Context, op, query string, args ...any) (
 		return nil, db.wrap(op, err)
 	}
 	return cs, nil
-}
-
-// PurgeCheckIns deletes every check-in made before the given time and returns
-// how many went. Retention (the background job and `healthcode purge`) calls
-// it; check-ins are movement data and no status depends on their rows (a
-// designation is its own fact).
-func (db *DB) PurgeCheckIns(ctx context.Context, before time.Time) (int64, error) {
-	var n int64
-	err := db.update(ctx, "purge check-ins", func(tx *sql.Tx, _ time.Time) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM checkins WHERE at < $1`, before.UnixMicro())
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return n, err
 }

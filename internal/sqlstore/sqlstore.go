@@ -64,6 +64,13 @@ type DB struct {
 	// pending holds each open transaction's audit entries (*sql.Tx to
 	// *auditBuffer) until it commits.
 	pending sync.Map
+
+	// checkInDays are the days (checkInDay) whose check-in partition is known
+	// to exist, on PostgreSQL (checkindays.go).
+	checkInDays sync.Map
+
+	url     string     // the database's URL, for the change feed's own connection
+	changes changeFeed // changes.go
 }
 
 // Open connects to the database at url and brings its schema up to date. A
@@ -80,6 +87,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, errors.New("sqlstore: open: Options.Cipher is required")
 	}
 	db := &DB{
+		url:          url,
 		clock:        opts.Clock,
 		eval:         opts.Evaluator,
 		cipher:       opts.Cipher,
@@ -107,12 +115,21 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", db.engine.name, err)
 	}
+	if err := db.setChangeChannel(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", db.engine.name, err)
+	}
+	if err := db.ensureCheckInIndexes(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", db.engine.name, err)
+	}
 	db.log.Info("database ready", "engine", db.engine.name)
 	return db, nil
 }
 
 // Close closes the database connections.
 func (db *DB) Close() error {
+	db.stopWatching()
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -181,8 +198,13 @@ func (db *DB) runTx(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn f
 			tx.Rollback()
 		}
 	}()
+	defer db.takeChanges(tx) // forget what a failed transaction recorded
 	now := db.now()
 	if err := fn(tx, now); err != nil {
+		return err
+	}
+	changes := db.takeChanges(tx)
+	if err := db.writeChanges(ctx, tx, changes); err != nil {
 		return err
 	}
 	// The audit entries go last, just before the commit (audit.go).
@@ -196,6 +218,7 @@ func (db *DB) runTx(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn f
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.publish(changes)
 	return nil
 }
 

@@ -163,6 +163,7 @@ ON CONFLICT (resident_id) DO UPDATE SET color = excluded.color, vaccinated = exc
 	if hadPrev && st.Equivalent(prev) {
 		return st, nil
 	}
+	db.recordChange(tx, healthcode.ChangeStatus, residentID)
 	switch {
 	case cause != "":
 	case !hadPrev:
@@ -336,6 +337,7 @@ VALUES ($1, $2, $3, $4) ON CONFLICT (version) DO NOTHING`,
 		inserted = n > 0
 		if inserted {
 			db.record(ctx, tx, healthcode.ActionRuleSetPublish, 0, "rule set "+rs.Version)
+			db.recordChange(tx, healthcode.ChangeRules, 0)
 		}
 		var at sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT published_at FROM rule_sets WHERE version = $1`, rs.Version).Scan(&at); err != nil {

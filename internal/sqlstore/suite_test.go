@@ -75,6 +75,9 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"EndOfEmergency", testEndOfEmergency},
 		{"RetainedReasonWithdrawn", testRetainedReasonWithdrawn},
 		{"Outbox", testOutbox},
+		{"PurgeCheckIns", testPurgeCheckIns},
+		{"CheckInLoad", testCheckInLoad},
+		{"ChangeFeed", testChangeFeed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

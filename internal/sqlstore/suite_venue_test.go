@@ -217,8 +217,8 @@ func testAddCheckIns(t *testing.T, e *env) {
 	e.clock.Advance(time.Minute)
 	future := e.checkIn("checkin-future", v.ID, -10*time.Minute)
 	unknownVenue := e.checkIn("checkin-elsewhere", 9999, time.Minute)
-	resent := e.checkIn("checkin-0001", other.ID, 0) // same id, other content: the first write wins
-	resent.Color = healthcode.Red
+	resent := first[0] // re-sent with its time, other content: the first write wins
+	resent.VenueID, resent.Color = other.ID, healthcode.Red
 	offline := e.checkIn("checkin-offline", v.ID, 3*24*time.Hour) // uploaded three days late
 	batch := []healthcode.CheckIn{
 		e.checkIn("checkin-0003", v.ID, 0),
@@ -229,12 +229,13 @@ func testAddCheckIns(t *testing.T, e *env) {
 		offline,
 		{ID: "bad id!", Subject: "ABCDEFGH", Issuer: "330100", VenueID: v.ID}, // invalid in several ways
 		e.checkIn("checkin-0004", other.ID, 0),
-		e.checkIn("checkin-0004", v.ID, time.Minute), // repeated, different content
+		e.checkIn("checkin-0004", v.ID, 0),               // repeated at the same time, other venue: the first write wins
+		e.checkIn("checkin-0004", other.ID, time.Minute), // the same id at another time is another check-in
 	}
 	got = must[[]healthcode.CheckInResult](t)(e.db.AddCheckIns(e.ctx, batch))
 	want := results("checkin-0003", "stored", "checkin-future", "rejected", "checkin-0003", "duplicate",
 		"checkin-elsewhere", "rejected", "checkin-0001", "duplicate", "checkin-offline", "stored",
-		"bad id!", "rejected", "checkin-0004", "stored", "checkin-0004", "duplicate")
+		"bad id!", "rejected", "checkin-0004", "stored", "checkin-0004", "duplicate", "checkin-0004", "stored")
 	for i := range got {
 		if want[i].Result == healthcode.Rejected {
 			if got[i].Reason == "" {
@@ -257,7 +258,7 @@ func testAddCheckIns(t *testing.T, e *env) {
 	}
 
 	// Exactly one row per stored id, and the first write of each.
-	wantRows := map[string]int{"checkin-0001": 1, "checkin-0002": 1, "checkin-0003": 1, "checkin-offline": 1, "checkin-0004": 1}
+	wantRows := map[string]int{"checkin-0001": 1, "checkin-0002": 1, "checkin-0003": 1, "checkin-offline": 1, "checkin-0004": 2}
 	if diff := cmp.Diff(wantRows, storedCheckIns(t, e)); diff != "" {
 		t.Errorf("rows per id (-want +got):\n%s", diff)
 	}
@@ -670,7 +671,7 @@ func testBulkInsertCheckIns(t *testing.T, e *env) {
 
 	cs := g.batch(1234) // more than one INSERT's worth
 	cs = append(cs, cs[10], earlier[1])
-	cs[11].ID = cs[12].ID // the first wins
+	cs[11].ID, cs[11].At = cs[12].ID, cs[12].At // the same id and time: the first wins
 	e.clock.Advance(time.Minute)
 	if err := e.db.BulkInsertCheckIns(e.ctx, cs); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -225,6 +226,9 @@ func TestTraceMatchesReference(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("case %s/%s, options %+v: Trace differs from the reference (-want +got):\n%s", who[0], who[1], opts, diff)
 			}
+			if opts.Depth == 2 {
+				checkTruncated(t, src, who, opts, want, 1+rng.IntN(4))
+			}
 			if len(got.Contacts)+len(got.Foreign) > 0 {
 				withContacts++
 			}
@@ -243,5 +247,45 @@ func TestTraceMatchesReference(t *testing.T) {
 		trials, withContacts, withForeign, depth2, withSecond)
 	if withContacts < trials/2 || withForeign < trials/4 || withSecond < depth2/3 {
 		t.Errorf("the random populations are too sparse to test much")
+	}
+}
+
+// checkTruncated traces again with the second degree bounded to limit and
+// compares with the complete result want: the first degree is the same, the
+// second a subset no longer than limit, and Truncated says whether the
+// complete second degree was longer.
+func checkTruncated(t *testing.T, src Source, who [2]string, opts healthcode.TraceOptions, want *Result, limit int) {
+	t.Helper()
+	opts.MaxSecondDegree = limit
+	got, err := Trace(context.Background(), src, home, who[0], who[1], opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	split := func(r *Result) (first []healthcode.Contact, second map[[2]string]bool) {
+		second = map[[2]string]bool{}
+		for _, c := range append(slices.Clone(r.Contacts), r.Foreign...) {
+			if c.Degree == 1 {
+				first = append(first, c)
+			} else {
+				second[[2]string{c.Issuer, c.Subject}] = true
+			}
+		}
+		return first, second
+	}
+	wantFirst, wantSecond := split(want)
+	gotFirst, gotSecond := split(got)
+	if diff := cmp.Diff(wantFirst, gotFirst); diff != "" {
+		t.Errorf("bounded to %d, the first degree differs (-want +got):\n%s", limit, diff)
+	}
+	if len(gotSecond) > limit {
+		t.Errorf("bounded to %d, %d second-degree contacts", limit, len(gotSecond))
+	}
+	for p := range gotSecond {
+		if !wantSecond[p] {
+			t.Errorf("bounded to %d, %v is not a second-degree contact", limit, p)
+		}
+	}
+	if truncated := len(wantSecond) > limit; got.Truncated != truncated || len(gotSecond) != min(limit, len(wantSecond)) {
+		t.Errorf("bounded to %d with %d second-degree contacts: Truncated %v with %d listed", limit, len(wantSecond), got.Truncated, len(gotSecond))
 	}
 }

@@ -41,6 +41,19 @@
 // exposures. First-degree contacts from other regions are traced too: the
 // people they met may live here.
 //
+// The second degree is bounded: first-degree contacts are traced one at a
+// time, in issuer and subject order, and once more than
+// TraceOptions.MaxSecondDegree (default healthcode.DefaultMaxSecondDegree)
+// second-degree contacts are found the trace stops, keeps the first that many
+// in issuer and subject order, and sets Result.Truncated. The first degree is
+// always complete; a truncated second degree may miss contacts and, for the
+// contacts it lists, exposures. Which it lists is decided by the data alone,
+// so the same data and options give the same list; a tracer narrows the
+// window or the proximity, or traces a first-degree contact on its own, to
+// see the rest. At the density of a city with 5 check-ins a person a day,
+// the second degree of a busy case over 14 days is most of the population
+// (BENCHMARKS.md).
+//
 // # Evidence
 //
 // Each contact carries every exposure that makes them one: the venue, the
@@ -65,7 +78,8 @@
 // once. At each venue it reads the check-ins in the windows around the
 // source check-ins, merging the windows that overlap or touch so that each
 // merged window is one ListCheckInsAtVenue call; at depth 2 the parts
-// already read for the first degree are not read again. Matching slides a
+// already read (for the first degree or an earlier contact) are not read
+// again. Matching slides a
 // window over check-ins sorted by time, in memory, so its cost grows with the
 // check-ins read and the exposures found, not with their product. Depth 2
 // reads the check-ins of each first-degree contact with one call each.
@@ -88,6 +102,10 @@ const MaxWindow = 14 * 24 * time.Hour
 // venue type.
 const MaxProximity = 24 * time.Hour
 
+// MaxSecondDegree is the largest bound on second-degree contacts a trace
+// accepts.
+const MaxSecondDegree = 1_000_000
+
 // Source is what tracing reads; *sqlstore.DB implements it.
 type Source interface {
 	// ListCheckInsOfSubject lists a code holder's check-ins in [from, to),
@@ -106,6 +124,8 @@ type Result struct {
 	Contacts        []healthcode.Contact // holders of codes issued by the home region
 	Foreign         []healthcode.Contact // holders of codes issued by other regions, to report to their home region
 	CheckInsScanned int                  // how many check-ins were read from the source
+	// Truncated says the second degree stopped at MaxSecondDegree contacts.
+	Truncated bool
 }
 
 // Trace finds the close contacts of the code holder (issuer, subject) in
@@ -131,8 +151,14 @@ func Trace(ctx context.Context, src Source, homeRegion, issuer, subject string, 
 	}
 	found := []map[person]*healthcode.Contact{first}
 	if opts.Depth == 2 {
-		var next []healthcode.CheckIn
+		// One first-degree contact at a time, in a fixed order, so that a
+		// bounded trace stops reading as soon as it has more than enough.
+		second := map[person]*healthcode.Contact{}
+		excluded := func(p person) bool { return p == theCase || first[p] != nil }
 		for _, p := range sortedPeople(first) {
+			if len(second) > opts.MaxSecondDegree {
+				break
+			}
 			from := earliestContact(first[p])
 			if !from.Before(opts.To) {
 				continue
@@ -141,16 +167,19 @@ func Trace(ctx context.Context, src Source, homeRegion, issuer, subject string, 
 			if err != nil {
 				return nil, err
 			}
-			next = append(next, cs...)
+			if err := t.expose(ctx, cs, 2, second, excluded); err != nil {
+				return nil, err
+			}
 		}
-		second := map[person]*healthcode.Contact{}
-		err = t.expose(ctx, next, 2, second, func(p person) bool { return p == theCase || first[p] != nil })
-		if err != nil {
-			return nil, err
+		if len(second) > opts.MaxSecondDegree { // cut back to the bound
+			for _, p := range sortedPeople(second)[opts.MaxSecondDegree:] {
+				delete(second, p)
+			}
+			t.truncated = true
 		}
 		found = append(found, second)
 	}
-	r := &Result{Issuer: issuer, Subject: subject, From: opts.From, To: opts.To, CheckInsScanned: t.scanned}
+	r := &Result{Issuer: issuer, Subject: subject, From: opts.From, To: opts.To, CheckInsScanned: t.scanned, Truncated: t.truncated}
 	for _, contacts := range found {
 		for _, c := range contacts {
 			finish(c)
@@ -191,6 +220,12 @@ func normalize(issuer, subject string, opts healthcode.TraceOptions) (healthcode
 	case 1, 2:
 	default:
 		p.Add("depth", "must be 1 or 2")
+	}
+	switch {
+	case opts.MaxSecondDegree == 0:
+		opts.MaxSecondDegree = healthcode.DefaultMaxSecondDegree
+	case opts.MaxSecondDegree < 0 || opts.MaxSecondDegree > MaxSecondDegree:
+		p.Add("max_second_degree", "must be between 0 (the default, %d) and %d", healthcode.DefaultMaxSecondDegree, MaxSecondDegree)
 	}
 	switch {
 	case opts.Proximity == 0:
@@ -237,6 +272,8 @@ type tracer struct {
 	opts    healthcode.TraceOptions
 	venues  map[int64]*venueData
 	scanned int
+	// truncated says Trace cut the second degree back to its bound.
+	truncated bool
 }
 
 func (t *tracer) checkInsOf(ctx context.Context, p person, from, to time.Time) ([]healthcode.CheckIn, error) {

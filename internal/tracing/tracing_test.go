@@ -326,6 +326,8 @@ func TestTraceInvalidOptions(t *testing.T) {
 		{"longer than 14 days", func(o *healthcode.TraceOptions) { o.To = o.To.Add(time.Second) }, "longer than 14 days"},
 		{"depth 3", func(o *healthcode.TraceOptions) { o.Depth = 3 }, "depth: must be 1 or 2"},
 		{"depth -1", func(o *healthcode.TraceOptions) { o.Depth = -1 }, "depth: must be 1 or 2"},
+		{"negative bound", func(o *healthcode.TraceOptions) { o.MaxSecondDegree = -1 }, "max_second_degree"},
+		{"bound too large", func(o *healthcode.TraceOptions) { o.MaxSecondDegree = MaxSecondDegree + 1 }, "max_second_degree"},
 		{"negative proximity", func(o *healthcode.TraceOptions) { o.Proximity = -time.Minute }, "proximity"},
 		{"proximity over a day", func(o *healthcode.TraceOptions) { o.Proximity = 25 * time.Hour }, "proximity"},
 		{"zero override", func(o *healthcode.TraceOptions) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,4 +79,29 @@ func BenchmarkUploadCheckInsHTTP(b *testing.B) {
 		b.Fatalf("upload failed: %v", f)
 	}
 	b.ReportMetric(float64(batches*batchSize)/el.Seconds(), "checkins/s")
+}
+
+// BenchmarkCodeDisplay measures the handler of GET /api/v1/me/code alone
+// (no network): 50 signed-in residents, requests from all cores, every
+// read served from the display cache after the first.
+func BenchmarkCodeDisplay(b *testing.B) {
+	h := newHarness(b)
+	tokens := make([]string, 50)
+	for i := range tokens {
+		_, tokens[i] = h.resident(b)
+	}
+	srv := h.Server.Config.Handler
+	var next atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest("GET", "/api/v1/me/code", nil)
+			req.Header.Set("Authorization", "Bearer "+tokens[next.Add(1)%int64(len(tokens))])
+			w := httptest.NewRecorder()
+			srv.ServeHTTP(w, req)
+			if w.Code != 200 {
+				b.Fatalf("%d %s", w.Code, w.Body)
+			}
+		}
+	})
 }

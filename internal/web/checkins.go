@@ -89,6 +89,7 @@ func (s *Server) uploadCheckIns(w http.ResponseWriter, r *http.Request, a *healt
 	for _, res := range results {
 		counts[res.Result]++
 	}
+	s.metrics.checkIns.WithLabelValues("checkpoint").Add(float64(counts[healthcode.Stored]))
 	writeJSON(w, http.StatusOK, map[string]any{"results": results, "stored": counts[healthcode.Stored],
 		"duplicates": counts[healthcode.Duplicate], "rejected": counts[healthcode.Rejected]})
 	return nil
@@ -161,6 +162,7 @@ func (s *Server) checkInAtPlace(ctx context.Context, residentID int64, placeCode
 	if results[0].Result == healthcode.Rejected {
 		return nil, healthcode.Errorf(healthcode.EINVALID, "check-in refused: %s", results[0].Reason)
 	}
+	s.metrics.checkIns.WithLabelValues("place_code").Inc()
 	return &placeCheckInResponse{CheckInID: c.ID, VenueID: v.ID, VenueName: v.Name, At: timeString(now), Color: st.Color,
 		Vaccinated: st.Vaccinated, Decision: string(adm.Decision), Reason: adm.Reason, ReasonZH: adm.ReasonZH,
 		MaskedName: healthcode.MaskName(res.Name)}, nil

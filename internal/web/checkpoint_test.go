@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -283,6 +284,38 @@ func TestTraceAndDesignate(t *testing.T) {
 	}
 	if r := h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/trace?purpose=outbreak+7", created.Case.ID), h.tokens[healthcode.RoleTracer], map[string]any{"depth": 3}); r.status != 400 {
 		t.Errorf("depth 3: %d", r.status)
+	}
+	if r := h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/trace?purpose=outbreak+7", created.Case.ID), h.tokens[healthcode.RoleTracer],
+		map[string]any{"max_second_degree": -1}); r.status != 400 || !strings.Contains(string(r.body), "max_second_degree") {
+		t.Errorf("a negative bound: %d %s", r.status, r.body)
+	}
+
+	// The region's default proximity for malls (31 minutes) finds the
+	// person 31 minutes away; a request's own proximity for malls wins.
+	// (Set between requests: nothing else is running.)
+	h.Server.Config.Handler.(*Server).cfg.ProximityByType = map[healthcode.VenueType]time.Duration{healthcode.Mall: 31 * time.Minute}
+	traceSubjects := func(body map[string]any) (subjects []string, truncated bool) {
+		t.Helper()
+		var tr traceResponse
+		r := h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/trace?purpose=outbreak+7", created.Case.ID), h.tokens[healthcode.RoleTracer], body)
+		if r.status != 200 {
+			t.Fatalf("trace %v: %d %s", body, r.status, r.body)
+		}
+		r.json(t, &tr)
+		for _, c := range tr.Contacts {
+			subjects = append(subjects, c.Subject)
+		}
+		return subjects, tr.Truncated
+	}
+	if got, _ := traceSubjects(map[string]any{}); len(got) != 2 || !slices.Contains(got, outSub) {
+		t.Errorf("with the region's 31 minutes for malls: %v, want both people", got)
+	}
+	if got, _ := traceSubjects(map[string]any{"proximity_by_type": map[string]int{"mall": 30}}); len(got) != 1 || got[0] != inSub {
+		t.Errorf("with the request's 30 minutes for malls: %v, want %s alone", got, inSub)
+	}
+	// The contact met at 5 h ago meets nobody else: nothing to truncate.
+	if got, truncated := traceSubjects(map[string]any{"depth": 2, "max_second_degree": 1}); len(got) != 2 || truncated {
+		t.Errorf("depth 2 bounded to 1: %v, truncated %v", got, truncated)
 	}
 }
 

@@ -56,7 +56,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case healthcode.EUNAUTHORIZED:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="healthcode"`)
 	case healthcode.EUNAVAILABLE, healthcode.ETOOMANY:
-		w.Header().Set("Retry-After", "5")
+		if w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", "5")
+		}
 	}
 	w.Header().Del("Cache-Control") // an error is never cached
 	writeJSON(w, statusFor(code), body)

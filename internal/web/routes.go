@@ -16,6 +16,7 @@ func (s *Server) routeTable() []route {
 	return []route{
 		{"GET", "/healthz", public, nil, "The process is up", s.healthz},
 		{"GET", "/readyz", public, nil, "The database answers and the keys are loaded", s.readyz},
+		{"GET", "/metrics", public, nil, "Prometheus metrics", s.getMetrics},
 		{"GET", "/api/v1/openapi.json", public, nil, "This API's OpenAPI document", s.openapi},
 		{"GET", "/.well-known/healthcode/trust-list", public, nil, "The region's signed trust list", s.getTrustList},
 		{"GET", "/api/v1/rules", public, nil, "The published rule set", s.getRules},

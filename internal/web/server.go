@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,27 +31,42 @@ type Config struct {
 	// AppealDeadline is how long reviewers have to decide an appeal
 	// (default healthcode.DefaultAppealDeadline).
 	AppealDeadline time.Duration
+	// MaxInFlight bounds the requests served at once (default 256); past it
+	// a request waits at most QueueTimeout (default 100 ms) for a turn and
+	// is otherwise answered 503 with Retry-After.
+	MaxInFlight  int
+	QueueTimeout time.Duration
+	// ProximityByType is the region's default tracing proximity for the
+	// venues of a type (transit is often shorter); a trace request's
+	// proximity_by_type overrides it type by type.
+	ProximityByType map[healthcode.VenueType]time.Duration
 }
 
 // Server serves the API. Make it with New.
 type Server struct {
-	cfg        Config
-	store      healthcode.Store
-	evaluator  healthcode.Evaluator
-	signer     *code.Signer
-	signingKey ed25519.PrivateKey // signs the status list
-	placeKey   []byte             // keys the place-code tags
-	statusList statusListCache
-	keys       code.KeyResolver
-	trustList  []byte // the signed trust list served at the well-known URL
-	clock      healthcode.Clock
-	log        *slog.Logger
-	codes      *codeCache
-	routes     []route
-	reads      map[string]readPolicy // the protected reads, by "METHOD pattern"
-	mux        *http.ServeMux
-	dummyOnce  sync.Once
-	dummy      string
+	cfg         Config
+	store       healthcode.Store
+	evaluator   healthcode.Evaluator
+	signer      *code.Signer
+	signingKey  ed25519.PrivateKey // signs the status list
+	placeKey    []byte             // keys the place-code tags
+	statusList  statusListCache
+	keys        code.KeyResolver
+	trustList   []byte // the signed trust list served at the well-known URL
+	clock       healthcode.Clock
+	log         *slog.Logger
+	codes       *codeCache
+	cache       *displayCache // cache.go
+	shedder     *shedder      // overload.go
+	heavy       *shedder      // for heavyRoutes
+	limits      limiter
+	routeLimits map[string]rateLimit // defaultRouteLimits; tests lower them
+	metrics     *serverMetrics       // metrics.go
+	routes      []route
+	reads       map[string]readPolicy // the protected reads, by "METHOD pattern"
+	mux         *http.ServeMux
+	dummyOnce   sync.Once
+	dummy       string
 }
 
 // Deps are the server's collaborators, wired by cmd/healthcode.
@@ -80,6 +96,12 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.AppealDeadline <= 0 {
 		cfg.AppealDeadline = healthcode.DefaultAppealDeadline
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = defaultMaxInFlight
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = defaultQueueTimeout
+	}
 	if d.Clock == nil {
 		d.Clock = healthcode.SystemClock
 	}
@@ -87,7 +109,13 @@ func New(cfg Config, d Deps) *Server {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, store: d.Store, evaluator: d.Evaluator, signer: d.Signer, signingKey: d.SigningKey, placeKey: d.PlaceKey, keys: d.Keys,
-		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime)}
+		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime), cache: newDisplayCache(),
+		shedder: newShedder(cfg.MaxInFlight, cfg.QueueTimeout), heavy: newShedder(runtime.GOMAXPROCS(0), cfg.QueueTimeout),
+		routeLimits: defaultRouteLimits}
+	s.metrics = newMetrics(s)
+	if d.Store != nil { // the OpenAPI tests make a server without one
+		d.Store.Subscribe(s.cache.apply)
+	}
 	s.routes = s.routeTable()
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes {
@@ -102,11 +130,27 @@ func New(cfg Config, d Deps) *Server {
 // ServeHTTP makes Server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	for k, v := range securityHeaders {
+		h[k] = v
+	}
+	if !unshed[r.URL.Path] {
+		if !s.shedder.acquire(r) {
+			s.shed(w, r)
+			return
+		}
+		defer s.shedder.release()
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// securityHeaders go on every answer. The keys are in canonical form and the
+// values shared (no handler changes them), which keeps them off the
+// display path's allocations.
+var securityHeaders = http.Header{
+	"X-Content-Type-Options":  {"nosniff"},
+	"X-Frame-Options":         {"DENY"},
+	"Referrer-Policy":         {"no-referrer"},
+	"Content-Security-Policy": {"default-src 'none'; frame-ancestors 'none'"},
 }
 
 // PublicKey is the server's signing key as published.
@@ -142,7 +186,12 @@ func (s *Server) Routes() []string {
 }
 
 func (s *Server) handle(rt route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	name := rt.method + " " + rt.pattern
+	heavy := heavyRoutes[name]
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w := &statusWriter{ResponseWriter: rw}
+		defer func() { s.metrics.observe(name, w.code, time.Since(start)) }()
 		actor, err := s.authenticate(r)
 		if err != nil && rt.access == public {
 			// A stale cookie must not stop anyone from signing in again or
@@ -151,6 +200,16 @@ func (s *Server) handle(rt route) http.Handler {
 		}
 		if err == nil {
 			err = authorize(rt, actor, r)
+		}
+		if err == nil && s.rateLimited(w, rt, r, actor) {
+			return
+		}
+		if err == nil && heavy {
+			if !s.heavy.acquire(r) {
+				s.shed(w, r)
+				return
+			}
+			defer s.heavy.release()
 		}
 		if err == nil {
 			// The store records who acts in the audit log.
@@ -181,14 +240,14 @@ func (s *Server) authenticate(r *http.Request) (*healthcode.Actor, error) {
 		if fromCookie && !sameOrigin(r) {
 			return nil, healthcode.Errorf(healthcode.EFORBIDDEN, "cross-site request refused")
 		}
-		sess, err := s.store.FindSession(ctx, secure.HashSecret(secret))
+		sess, err := s.session(ctx, secure.HashSecret(secret))
 		if err != nil {
 			return nil, err
 		}
 		return &healthcode.Actor{Role: healthcode.RoleResident, ResidentID: sess.ResidentID,
 			Name: "resident " + strconv.FormatInt(sess.ResidentID, 10)}, nil
 	case strings.HasPrefix(secret, tokenPrefix):
-		tok, err := s.store.FindAPIToken(ctx, secure.HashSecret(secret))
+		tok, err := s.apiToken(ctx, secure.HashSecret(secret))
 		if err != nil {
 			return nil, err
 		}

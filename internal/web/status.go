@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -101,6 +102,7 @@ type issuedCode struct {
 	vaccinated bool
 	computedAt time.Time // of the status it shows: any new fact recomputes the status
 	expiresAt  time.Time
+	body       []byte // GET /me/code's answer, made once: displays repeat it
 }
 
 // codeCache keeps each resident's signed code while it lives, so showing a
@@ -143,7 +145,7 @@ func (c *codeCache) put(id int64, ic issuedCode, now time.Time) {
 // phoneCode returns the resident's current phone code, signing a new one
 // only when the cached one is stale.
 func (s *Server) phoneCode(ctx context.Context, res *healthcode.Resident) (issuedCode, error) {
-	st, err := s.store.CurrentStatus(ctx, res.ID)
+	st, err := s.currentStatus(ctx, res.ID)
 	if err != nil {
 		return issuedCode{}, err
 	}
@@ -170,6 +172,12 @@ func (s *Server) phoneCode(ctx context.Context, res *healthcode.Resident) (issue
 		return issuedCode{}, err
 	}
 	ic := issuedCode{payload: payload, color: st.Color, vaccinated: st.Vaccinated, computedAt: st.ComputedAt, expiresAt: exp}
+	ic.body, err = json.Marshal(codeResponse{Payload: payload, ExpiresAt: timeString(exp), Color: st.Color, Vaccinated: st.Vaccinated,
+		MaskedName: healthcode.MaskName(res.Name)})
+	if err != nil {
+		return issuedCode{}, err
+	}
+	ic.body = append(ic.body, '\n')
 	s.codes.put(res.ID, ic, now)
 	return ic, nil
 }
@@ -183,10 +191,27 @@ func (s *Server) getCode(w http.ResponseWriter, r *http.Request, a *healthcode.A
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"payload": ic.payload, "expires_at": timeString(ic.expiresAt),
-		"color": ic.color, "vaccinated": ic.vaccinated, "masked_name": healthcode.MaskName(subject.Name)})
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
+	_, _ = w.Write(ic.body)
 	return nil
 }
+
+// codeResponse is GET /me/code's answer.
+type codeResponse struct {
+	Payload    string           `json:"payload"`
+	ExpiresAt  string           `json:"expires_at"`
+	Color      healthcode.Color `json:"color"`
+	Vaccinated bool             `json:"vaccinated"`
+	MaskedName string           `json:"masked_name"`
+}
+
+// Header values of the display path, allocated once.
+var (
+	jsonContentType = []string{"application/json; charset=utf-8"}
+	noStore         = []string{"no-store"}
+)
 
 func (s *Server) getCodePNG(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
 	return s.codeImage(w, r, a, "image/png")

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"time"
 
@@ -15,13 +16,15 @@ type traceRequest struct {
 	ProximityMinutes int            `json:"proximity_minutes"`
 	ProximityByType  map[string]int `json:"proximity_by_type"` // venue type -> minutes
 	Depth            int            `json:"depth"`
+	MaxSecondDegree  int            `json:"max_second_degree"`
 }
 
 // traceOptions turns a request into options for the case, with the
 // defaults of DESIGN.md section 6.
 func (s *Server) traceOptions(req traceRequest, c *healthcode.Case) (healthcode.TraceOptions, error) {
 	var p healthcode.Problems
-	opts := healthcode.TraceOptions{Depth: req.Depth, Proximity: time.Duration(req.ProximityMinutes) * time.Minute}
+	opts := healthcode.TraceOptions{Depth: req.Depth, Proximity: time.Duration(req.ProximityMinutes) * time.Minute,
+		MaxSecondDegree: req.MaxSecondDegree}
 	opts.From, opts.To = healthcode.InfectiousWindow(c)
 	if t := parseTime(&p, "from", req.From); !t.IsZero() {
 		opts.From = t
@@ -35,8 +38,14 @@ func (s *Server) traceOptions(req traceRequest, c *healthcode.Case) (healthcode.
 	if req.ProximityMinutes < 0 || req.ProximityMinutes > 24*60 {
 		p.Add("proximity_minutes", "must be between 1 and 1440")
 	}
-	if len(req.ProximityByType) > 0 {
-		opts.ProximityByType = map[healthcode.VenueType]time.Duration{}
+	if req.MaxSecondDegree < 0 || req.MaxSecondDegree > tracing.MaxSecondDegree {
+		p.Add("max_second_degree", "must be between 0 (the default, %d) and %d", healthcode.DefaultMaxSecondDegree, tracing.MaxSecondDegree)
+	}
+	if len(req.ProximityByType) > 0 || len(s.cfg.ProximityByType) > 0 {
+		opts.ProximityByType = maps.Clone(s.cfg.ProximityByType)
+		if opts.ProximityByType == nil {
+			opts.ProximityByType = map[healthcode.VenueType]time.Duration{}
+		}
 		for k, m := range req.ProximityByType {
 			vt := healthcode.VenueType(k)
 			if !(&healthcode.Venue{Type: vt}).ValidType() {
@@ -87,6 +96,7 @@ type traceResponse struct {
 	Contacts        []healthcode.Contact `json:"contacts"`
 	Foreign         []healthcode.Contact `json:"foreign_contacts"`
 	CheckInsScanned int                  `json:"checkins_scanned"`
+	Truncated       bool                 `json:"truncated"`
 	TookMS          float64              `json:"took_ms"`
 }
 
@@ -100,8 +110,9 @@ func (s *Server) trace(w http.ResponseWriter, r *http.Request, _ *healthcode.Act
 	if err != nil {
 		return err
 	}
+	s.metrics.traces.Observe(time.Since(start).Seconds())
 	writeJSON(w, http.StatusOK, traceResponse{CaseID: c.ID, Subject: res.Subject, From: timeString(res.From), To: timeString(res.To),
-		Contacts: nonNil(res.Contacts), Foreign: nonNil(res.Foreign), CheckInsScanned: res.CheckInsScanned,
+		Contacts: nonNil(res.Contacts), Foreign: nonNil(res.Foreign), CheckInsScanned: res.CheckInsScanned, Truncated: res.Truncated,
 		TookMS: float64(time.Since(start).Microseconds()) / 1000})
 	return nil
 }

@@ -1,0 +1,242 @@
+package web
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"healthcode"
+)
+
+// The display cache: what showing a code reads (the session or token, the
+// resident and their status) kept in memory, so that a display costs no
+// database round trip at the morning peak (issue 7). The store's change
+// feed says what to forget, from this process at once and from others
+// within a fraction of a second; every entry also expires after
+// cacheMaxAge, which bounds how stale anything can be if the feed ever
+// misses a change, and a status expires at its ValidUntil.
+
+// cacheMaxAge is the longest an entry is used without reading it again.
+const cacheMaxAge = time.Minute
+
+// cacheMaxEntries bounds each table; past it, expired entries go, and if
+// that is not enough, everything.
+const cacheMaxEntries = 1_000_000
+
+// forgetful is a map whose entries expire and can be forgotten, in which a
+// value read from the database before a Forget of its key is never stored
+// after it: a fill takes a generation with Begin before it reads and hands it
+// to Put.
+type forgetful[K comparable, V any] struct {
+	mu      sync.RWMutex
+	gen     uint64
+	floor   uint64 // fills begun before this are dropped (forgot was cleared)
+	entries map[K]cached[V]
+	forgot  map[K]uint64 // the generation of each key's last Forget
+}
+
+type cached[V any] struct {
+	v     V
+	until time.Time
+}
+
+func newForgetful[K comparable, V any]() *forgetful[K, V] {
+	return &forgetful[K, V]{entries: map[K]cached[V]{}, forgot: map[K]uint64{}}
+}
+
+// Get returns the value for k if it is there and not expired at now.
+func (f *forgetful[K, V]) Get(k K, now time.Time) (V, bool) {
+	f.mu.RLock()
+	e, ok := f.entries[k]
+	f.mu.RUnlock()
+	if !ok || !now.Before(e.until) {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+// Begin starts a fill.
+func (f *forgetful[K, V]) Begin() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.gen
+}
+
+// Put stores v for k until then, unless k was forgotten since the fill began.
+func (f *forgetful[K, V]) Put(k K, v V, until time.Time, began uint64, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if began < f.floor || f.forgot[k] > began {
+		return
+	}
+	if len(f.entries) >= cacheMaxEntries {
+		for key, e := range f.entries {
+			if !now.Before(e.until) {
+				delete(f.entries, key)
+			}
+		}
+		if len(f.entries) >= cacheMaxEntries {
+			clear(f.entries)
+		}
+	}
+	f.entries[k] = cached[V]{v, until}
+}
+
+// Forget drops k and any fill of it in progress.
+func (f *forgetful[K, V]) Forget(k K) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gen++
+	delete(f.entries, k)
+	if len(f.forgot) >= cacheMaxEntries {
+		clear(f.forgot)
+		f.floor = f.gen
+	}
+	f.forgot[k] = f.gen
+}
+
+// ForgetAll drops everything and every fill in progress.
+func (f *forgetful[K, V]) ForgetAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gen++
+	f.floor = f.gen
+	clear(f.entries)
+	clear(f.forgot)
+}
+
+// displayCache is the server's cache of sessions, tokens, residents and
+// statuses.
+type displayCache struct {
+	// A secret's hash names the same session or token for ever, so the maps
+	// from hash to id need no forgetting; what a session or token is worth
+	// is looked up by id, which the change feed names.
+	mu        sync.RWMutex
+	sessionID map[string]int64
+	tokenID   map[string]int64
+
+	sessions  *forgetful[int64, healthcode.Session]
+	tokens    *forgetful[int64, healthcode.APIToken]
+	residents *forgetful[int64, *healthcode.Resident]
+	statuses  *forgetful[int64, healthcode.Status]
+}
+
+func newDisplayCache() *displayCache {
+	return &displayCache{sessionID: map[string]int64{}, tokenID: map[string]int64{},
+		sessions: newForgetful[int64, healthcode.Session](), tokens: newForgetful[int64, healthcode.APIToken](),
+		residents: newForgetful[int64, *healthcode.Resident](), statuses: newForgetful[int64, healthcode.Status]()}
+}
+
+// apply forgets what the changes name; it is the store's subscriber.
+func (c *displayCache) apply(changes []healthcode.Change) {
+	for _, ch := range changes {
+		switch ch.Kind {
+		case healthcode.ChangeStatus:
+			c.statuses.Forget(ch.Key)
+		case healthcode.ChangeSession:
+			c.sessions.Forget(ch.Key)
+		case healthcode.ChangeToken:
+			c.tokens.Forget(ch.Key)
+		case healthcode.ChangeRules:
+			c.statuses.ForgetAll()
+		default: // ChangeReset, or a kind this version does not know
+			c.sessions.ForgetAll()
+			c.tokens.ForgetAll()
+			c.residents.ForgetAll()
+			c.statuses.ForgetAll()
+		}
+	}
+}
+
+func (c *displayCache) idOf(m map[string]int64, hash []byte) (int64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	id, ok := m[string(hash)]
+	return id, ok
+}
+
+func (c *displayCache) setID(m map[string]int64, hash []byte, id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(m) >= cacheMaxEntries {
+		clear(m)
+	}
+	m[string(hash)] = id
+}
+
+func until(now, expires time.Time) time.Time {
+	u := now.Add(cacheMaxAge)
+	if !expires.IsZero() && expires.Before(u) {
+		return expires
+	}
+	return u
+}
+
+// session is FindSession through the cache.
+func (s *Server) session(ctx context.Context, hash []byte) (*healthcode.Session, error) {
+	c, now := s.cache, s.clock.Now()
+	if id, ok := c.idOf(c.sessionID, hash); ok {
+		if sess, ok := c.sessions.Get(id, now); ok && now.Before(sess.ExpiresAt) {
+			return &sess, nil
+		}
+	}
+	began := c.sessions.Begin()
+	sess, err := s.store.FindSession(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	c.setID(c.sessionID, hash, sess.ID)
+	c.sessions.Put(sess.ID, *sess, until(now, sess.ExpiresAt), began, now)
+	return sess, nil
+}
+
+// apiToken is FindAPIToken through the cache.
+func (s *Server) apiToken(ctx context.Context, hash []byte) (*healthcode.APIToken, error) {
+	c, now := s.cache, s.clock.Now()
+	if id, ok := c.idOf(c.tokenID, hash); ok {
+		if tok, ok := c.tokens.Get(id, now); ok {
+			return &tok, nil
+		}
+	}
+	began := c.tokens.Begin()
+	tok, err := s.store.FindAPIToken(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	c.setID(c.tokenID, hash, tok.ID)
+	c.tokens.Put(tok.ID, *tok, until(now, time.Time{}), began, now)
+	return tok, nil
+}
+
+// resident is FindResidentByID through the cache. The caller must not
+// change the resident it gets.
+func (s *Server) resident(ctx context.Context, id int64) (*healthcode.Resident, error) {
+	c, now := s.cache, s.clock.Now()
+	if r, ok := c.residents.Get(id, now); ok {
+		return r, nil
+	}
+	began := c.residents.Begin()
+	r, err := s.store.FindResidentByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c.residents.Put(id, r, until(now, time.Time{}), began, now)
+	return r, nil
+}
+
+// currentStatus is CurrentStatus through the cache: a status is used until
+// its ValidUntil, when the store computes the next one.
+func (s *Server) currentStatus(ctx context.Context, residentID int64) (healthcode.Status, error) {
+	c, now := s.cache, s.clock.Now()
+	if st, ok := c.statuses.Get(residentID, now); ok {
+		return st, nil
+	}
+	began := c.statuses.Begin()
+	st, err := s.store.CurrentStatus(ctx, residentID)
+	if err != nil {
+		return st, err
+	}
+	c.statuses.Put(residentID, st, until(now, st.ValidUntil), began, now)
+	return st, nil
+}

@@ -1,0 +1,121 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"healthcode"
+)
+
+// serverMetrics are what /metrics serves, in a registry of the server's own.
+type serverMetrics struct {
+	registry  *prometheus.Registry
+	requests  *prometheus.CounterVec   // by route and status code
+	durations *prometheus.HistogramVec // by route
+	shed      prometheus.Counter
+	limited   *prometheus.CounterVec // by route
+	checkIns  *prometheus.CounterVec // stored, by mode
+	traces    prometheus.Histogram
+}
+
+func newMetrics(s *Server) *serverMetrics {
+	m := &serverMetrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "healthcode_http_requests_total",
+			Help: "HTTP requests answered, by route and status code."}, []string{"route", "code"}),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "healthcode_http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by route (shed requests are not included).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .2, .5, 1, 2.5, 5, 10}}, []string{"route"}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "healthcode_http_shed_total",
+			Help: "Requests answered 503 because the server was at capacity."}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "healthcode_http_rate_limited_total",
+			Help: "Requests answered 429 because the client called an expensive route too often, by route."}, []string{"route"}),
+		checkIns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "healthcode_checkins_stored_total",
+			Help: "Check-ins stored, by mode (checkpoint upload or place code)."}, []string{"mode"}),
+		traces: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "healthcode_trace_duration_seconds",
+			Help: "Time to trace a case.", Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
+	}
+	sc := &statusCounter{store: s.store}
+	m.registry.MustRegister(m.requests, m.durations, m.shed, m.limited, m.checkIns, m.traces,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "healthcode_http_in_flight",
+			Help: "Requests being served now."}, func() float64 { return float64(len(s.shedder.slots)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "healthcode_http_waiting",
+			Help: "Requests waiting for a free slot (the queue)."}, func() float64 { return float64(s.shedder.waiting.Load()) }),
+		sc)
+	return m
+}
+
+// getMetrics serves /metrics.
+func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request, _ *healthcode.Actor) error {
+	promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	return nil
+}
+
+// statusWriter remembers the status code a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// observe records one answered request.
+func (m *serverMetrics) observe(route string, code int, took time.Duration) {
+	if code == 0 {
+		code = http.StatusOK
+	}
+	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	m.durations.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// statusCounter reports statuses by colour, counted at most every 30 s (a
+// scan of the statuses table).
+type statusCounter struct {
+	store  healthcode.Store
+	mu     sync.Mutex
+	at     time.Time
+	counts map[healthcode.Color]int
+}
+
+var statusesDesc = prometheus.NewDesc("healthcode_statuses", "Residents by the colour of their stored status (counted at most every 30 s).", []string{"color"}, nil)
+
+func (c *statusCounter) Describe(ch chan<- *prometheus.Desc) { ch <- statusesDesc }
+
+func (c *statusCounter) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.at) > 30*time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		counts, err := c.store.CountStatuses(ctx)
+		cancel()
+		if err == nil {
+			c.counts, c.at = counts, time.Now()
+		}
+	}
+	for _, color := range []healthcode.Color{healthcode.Green, healthcode.Yellow, healthcode.Red} {
+		ch <- prometheus.MustNewConstMetric(statusesDesc, prometheus.GaugeValue, float64(c.counts[color]), string(color))
+	}
+}

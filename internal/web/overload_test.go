@@ -1,0 +1,156 @@
+package web
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestShedding fills the server's only slot and checks that a request is
+// then answered 503 with Retry-After, that health and metrics are still
+// served, and that the server serves again once the slot is free.
+func TestShedding(t *testing.T) {
+	h := newHarness(t)
+	srv := h.Server.Config.Handler.(*Server)
+	srv.shedder = newShedder(1, 10*time.Millisecond)
+	srv.shedder.slots <- struct{}{} // a request that does not finish
+
+	r := h.do(t, "GET", "/api/v1/rules", "", nil)
+	if r.status != 503 || r.header.Get("Retry-After") != "1" || !strings.Contains(string(r.body), `"code":"unavailable"`) {
+		t.Fatalf("at capacity: %d %v %s", r.status, r.header, r.body)
+	}
+	for _, path := range []string{"/healthz", "/metrics"} {
+		if r := h.do(t, "GET", path, "", nil); r.status != 200 {
+			t.Errorf("%s at capacity: %d", path, r.status)
+		}
+	}
+	if m := h.do(t, "GET", "/metrics", "", nil); !strings.Contains(string(m.body), "healthcode_http_shed_total 1\n") ||
+		!strings.Contains(string(m.body), "healthcode_http_in_flight 1\n") {
+		t.Errorf("metrics do not show the shed request and the busy slot:\n%s", m.body)
+	}
+
+	srv.shedder.release()
+	if r := h.do(t, "GET", "/api/v1/rules", "", nil); r.status != 200 {
+		t.Errorf("after the slot is free: %d %s", r.status, r.body)
+	}
+
+	// Password hashing has slots of its own: when they are taken, sign-in
+	// is shed and everything else is served.
+	srv.heavy = newShedder(1, 10*time.Millisecond)
+	srv.heavy.slots <- struct{}{}
+	login := map[string]any{"phone": "13900000000", "password": "wrong password"}
+	if r := h.do(t, "POST", "/api/v1/login", "", login); r.status != 503 || r.header.Get("Retry-After") != "1" {
+		t.Errorf("sign-in with the hashing slots taken: %d %v", r.status, r.header)
+	}
+	if r := h.do(t, "GET", "/api/v1/rules", "", nil); r.status != 200 {
+		t.Errorf("rules with the hashing slots taken: %d", r.status)
+	}
+	srv.heavy.release()
+	if r := h.do(t, "POST", "/api/v1/login", "", login); r.status != 401 {
+		t.Errorf("sign-in after: %d %s", r.status, r.body)
+	}
+}
+
+func TestHeavyRoutesAreRoutes(t *testing.T) {
+	routes := map[string]bool{}
+	for _, r := range New(Config{}, Deps{}).Routes() {
+		routes[r] = true
+	}
+	for key := range heavyRoutes {
+		if !routes[key] {
+			t.Errorf("heavyRoutes names %q, which is not a route", key)
+		}
+	}
+}
+
+// TestRateLimit signs in too often from one address.
+func TestRateLimit(t *testing.T) {
+	h := newHarness(t)
+	h.Server.Config.Handler.(*Server).routeLimits = map[string]rateLimit{"POST /api/v1/login": {10, time.Minute}}
+	login := map[string]any{"phone": "13900000000", "password": "wrong password"}
+	for i := range 10 {
+		if r := h.do(t, "POST", "/api/v1/login", "", login); r.status != 401 {
+			t.Fatalf("sign-in %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	r := h.do(t, "POST", "/api/v1/login", "", login)
+	if ra := r.header.Get("Retry-After"); r.status != 429 || (ra != "6" && ra != "7") ||
+		!strings.Contains(string(r.body), "too many requests to POST /api/v1/login: at most 10 a minute") {
+		t.Fatalf("the 11th sign-in in a minute: %d %v %s", r.status, r.header, r.body)
+	}
+	// Other routes are not limited, and the bucket refills.
+	if r := h.do(t, "GET", "/api/v1/rules", "", nil); r.status != 200 {
+		t.Errorf("rules: %d", r.status)
+	}
+	h.clock.advance(6 * time.Second)
+	if r := h.do(t, "POST", "/api/v1/login", "", login); r.status != 401 {
+		t.Errorf("6 s later: %d %s", r.status, r.body)
+	}
+	if r := h.do(t, "POST", "/api/v1/login", "", login); r.status != 429 {
+		t.Errorf("and then again at once: %d", r.status)
+	}
+	if m := h.do(t, "GET", "/metrics", "", nil); !strings.Contains(string(m.body), `healthcode_http_rate_limited_total{route="POST /api/v1/login"} 2`) {
+		t.Errorf("metrics do not count the refusals")
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	var l limiter
+	lim := rateLimit{n: 2, per: time.Minute} // one token every 30 s
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	steps := []struct {
+		after time.Duration
+		ok    bool
+		wait  time.Duration
+	}{
+		{0, true, 0}, {0, true, 0}, {0, false, 30 * time.Second},
+		{10 * time.Second, false, 20 * time.Second},
+		{20 * time.Second, true, 0}, {0, false, 30 * time.Second},
+		{10 * time.Minute, true, 0}, {0, true, 0}, {0, false, 30 * time.Second}, // refills to 2, not more
+	}
+	now := t0
+	for i, s := range steps {
+		now = now.Add(s.after)
+		ok, wait := l.allow("k", lim, now)
+		if ok != s.ok || (wait-s.wait).Abs() > time.Millisecond {
+			t.Errorf("step %d: %v %v, want %v %v", i, ok, wait, s.ok, s.wait)
+		}
+	}
+	if ok, _ := l.allow("other", lim, now); !ok {
+		t.Error("another key shares the bucket")
+	}
+}
+
+func TestRouteLimitsNameRoutes(t *testing.T) {
+	routes := map[string]bool{}
+	for _, r := range New(Config{}, Deps{}).Routes() {
+		routes[r] = true
+	}
+	for key := range defaultRouteLimits {
+		if !routes[key] {
+			t.Errorf("defaultRouteLimits names %q, which is not a route", key)
+		}
+	}
+}
+
+func TestMetricsCountRequestsAndStatuses(t *testing.T) {
+	h := newHarness(t)
+	h.resident(t)
+	h.do(t, "GET", "/healthz", "", nil)
+	h.do(t, "GET", "/api/v1/me", "", nil) // 401
+	m := string(h.do(t, "GET", "/metrics", "", nil).body)
+	for _, want := range []string{
+		`healthcode_http_requests_total{code="200",route="GET /healthz"} 1`,
+		`healthcode_http_requests_total{code="401",route="GET /api/v1/me"} 1`,
+		`healthcode_http_requests_total{code="201",route="POST /api/v1/residents"} 1`,
+		`healthcode_http_request_duration_seconds_count{route="GET /healthz"} 1`,
+		`healthcode_statuses{color="green"} 1`,
+		`healthcode_statuses{color="red"} 0`,
+		`healthcode_http_waiting 0`,
+		"go_goroutines",
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

@@ -1,0 +1,35 @@
+#!/bin/sh
+# The display-path benchmark of BENCHMARKS.md (issue 7): wrk with 64
+# connections on loopback against GET /api/v1/me/code, signed in as N
+# different residents, and against a trivial Go handler in the same run.
+#   scripts/bench-display.sh            # N=10000 residents, 20 s per run
+#   N=100000 DURATION=30s scripts/bench-display.sh
+set -eu
+cd "$(dirname "$0")/.."
+N=${N:-10000}
+DURATION=${DURATION:-20s}
+CONNECTIONS=${CONNECTIONS:-64}
+DATA=${DATA:-/tmp/hc-display-$N}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+go build -o /tmp/hc-bench ./cmd/healthcode
+go build -o /tmp/hc-trivial ./scripts/bench/trivial
+if [ ! -s "$DATA/sessions.txt" ]; then
+	rm -rf "$DATA" && mkdir -p "$DATA"
+	/tmp/hc-bench loadgen --data "$DATA" --residents "$N" --venues 10 --days 1 --checkins-per-day 0 \
+		--sessions "$N" --sessions-file "$DATA/sessions.txt" 2>/dev/null
+fi
+/tmp/hc-bench serve --data "$DATA" --addr 127.0.0.1:18080 --log-level warn >"$DATA/serve.log" 2>&1 &
+SERVE=$!
+/tmp/hc-trivial --addr 127.0.0.1:18081 &
+TRIVIAL=$!
+trap 'kill $SERVE $TRIVIAL 2>/dev/null || true' EXIT
+for i in $(seq 100); do
+	curl -fs http://127.0.0.1:18080/readyz >/dev/null 2>&1 && curl -fs http://127.0.0.1:18081/ >/dev/null 2>&1 && break
+	sleep 0.1
+done
+echo "== warm-up"
+wrk -t2 -c"$CONNECTIONS" -d5s -s scripts/bench/tokens.lua http://127.0.0.1:18080/api/v1/me/code -- "$DATA/sessions.txt" | grep Requests/sec
+echo "== healthcode GET /api/v1/me/code ($N residents)"
+wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/bench/tokens.lua http://127.0.0.1:18080/api/v1/me/code -- "$DATA/sessions.txt"
+echo "== trivial Go handler"
+wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency http://127.0.0.1:18081/
