@@ -58,6 +58,7 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"BulkCreateResidents", testBulkCreateResidents},
 		{"BulkInsertCheckIns", testBulkInsertCheckIns},
 		{"Notifications", testNotifications},
+		{"Dashboard", testDashboard},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
