@@ -40,7 +40,10 @@ func testDashboard(t *testing.T, e *env) {
 		t.Errorf("Dashboard (-want +got):\n%s", diff)
 	}
 
-	must[*healthcode.Case](t)(func() (*healthcode.Case, error) { c, _, err := e.db.DischargeCase(e.ctx, ca.ID, time.Time{}); return c, err }())
+	must[*healthcode.Case](t)(func() (*healthcode.Case, error) {
+		c, _, err := e.db.DischargeCase(e.ctx, ca.ID, time.Time{})
+		return c, err
+	}())
 	got, err = e.db.Dashboard(e.ctx, 1, shanghai)
 	if err != nil {
 		t.Fatal(err)
