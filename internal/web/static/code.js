@@ -54,7 +54,7 @@
 
   function refresh() {
     busy = true;
-    fetch(d.api, { credentials: 'same-origin', cache: 'no-store' }).then(function (r) {
+    return fetch(d.api, { credentials: 'same-origin', cache: 'no-store' }).then(function (r) {
       if (r.status === 401) { location.reload(); throw new Error('signed out'); }
       if (!r.ok) throw new Error('HTTP ' + r.status);
       return r.json();
