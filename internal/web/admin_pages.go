@@ -148,10 +148,10 @@ type series struct {
 // attributes only (the page's CSP allows no inline style).
 func barChart(l *catalog, days []healthcode.DashboardDay, ss []series) template.HTML {
 	const w, h, left, bottom, top = 640.0, 220.0, 34.0, 28.0, 26.0
-	maxV := 1
+	maxV := 4 // a multiple of the four grid steps, so that each is a whole number
 	for _, d := range days {
 		for _, s := range ss {
-			maxV = max(maxV, s.value(d))
+			maxV = max(maxV, (s.value(d)+3)/4*4)
 		}
 	}
 	step := (w - left - 6) / float64(len(days))
@@ -162,7 +162,7 @@ func barChart(l *catalog, days []healthcode.DashboardDay, ss []series) template.
 	for i := 0; i <= 4; i++ { // grid lines with values
 		y := top + plotH - plotH*float64(i)/4
 		fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%.1f" y2="%.1f" stroke="#ddd"/>`, left, w-4, y, y)
-		fmt.Fprintf(&b, `<text x="%g" y="%.1f" font-size="11" text-anchor="end" fill="#333">%d</text>`, left-4, y+4, int(math.Round(float64(maxV)*float64(i)/4)))
+		fmt.Fprintf(&b, `<text x="%g" y="%.1f" font-size="11" text-anchor="end" fill="#333">%d</text>`, left-4, y+4, maxV*i/4)
 	}
 	for i, d := range days {
 		x0 := left + float64(i)*step + step*0.1
@@ -423,8 +423,7 @@ func (s *Server) designatePage(w http.ResponseWriter, r *http.Request, a *health
 // ring around it and second-degree contacts on an outer ring, each joined
 // to whom they were exposed to.
 func contactGraph(l *catalog, caseSubject string, cs []healthcode.Contact) template.HTML {
-	const size = 520.0
-	c := size / 2
+	const c = 260.0
 	pos := map[string][2]float64{caseSubject: {c, c}}
 	var first, second []healthcode.Contact
 	for _, ct := range cs {
@@ -440,10 +439,22 @@ func contactGraph(l *catalog, caseSubject string, cs []healthcode.Contact) templ
 			pos[ct.Subject] = [2]float64{c + radius*math.Cos(angle), c + radius*math.Sin(angle)}
 		}
 	}
-	place(first, 130)
-	place(second, 225)
+	r1 := 130.0
+	if len(second) == 0 {
+		r1 = 90 + 12*math.Min(float64(len(first)), 10)
+	}
+	place(first, r1)
+	place(second, r1+95)
+	// The picture is cut to the nodes, with room for their labels.
+	minX, minY, maxX, maxY := c, c, c, c
+	for _, p := range pos {
+		minX, minY, maxX, maxY = math.Min(minX, p[0]), math.Min(minY, p[1]), math.Max(maxX, p[0]), math.Max(maxY, p[1])
+	}
+	const pad, least = 40.0, 360.0
+	w, h := math.Max(maxX-minX+2*pad, least), math.Max(maxY-minY+2*pad+10, least)
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="graph" viewBox="0 0 %g %g" role="img" aria-label="%s">`, size, size, template.HTMLEscapeString(l.T("trace.graph")))
+	fmt.Fprintf(&b, `<svg class="graph" viewBox="%.0f %.0f %.0f %.0f" role="img" aria-label="%s">`, (minX+maxX)/2-w/2, (minY+maxY)/2-h/2, w, h,
+		template.HTMLEscapeString(l.T("trace.graph")))
 	for _, ct := range cs {
 		to := pos[ct.Subject]
 		sources := map[string]bool{}
@@ -461,8 +472,8 @@ func contactGraph(l *catalog, caseSubject string, cs []healthcode.Contact) templ
 	node := func(subject, fill, label string) {
 		p := pos[subject]
 		fmt.Fprintf(&b, `<g><title>%s</title><circle cx="%.1f" cy="%.1f" r="16" fill="%s" stroke="#111"/>`+
-			`<text x="%.1f" y="%.1f" font-size="11" text-anchor="middle" fill="#111">%s</text></g>`,
-			template.HTMLEscapeString(subject), p[0], p[1], fill, p[0], p[1]+30, template.HTMLEscapeString(label))
+			`<text x="%.1f" y="%.1f" font-size="13" text-anchor="middle" fill="#111">%s</text></g>`,
+			template.HTMLEscapeString(subject), p[0], p[1], fill, p[0], p[1]+32, template.HTMLEscapeString(label))
 	}
 	node(caseSubject, "#c62828", l.T("trace.case"))
 	for _, ct := range first {

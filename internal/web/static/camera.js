@@ -34,6 +34,7 @@
     navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' }, audio: false }).then(function (s) {
       stream = s;
       video.srcObject = s;
+      video.setAttribute('data-on', '');
       return video.play();
     }).then(frame).catch(onError);
     return {

@@ -6,7 +6,7 @@
 (function () {
   'use strict';
   var root = document.getElementById('cp');
-  function T(k) { return root.dataset['t' + k.charAt(0).toUpperCase() + k.slice(1)] || k; }
+  function T(k) { return root.dataset['t' + k.charAt(0).toUpperCase() + k.slice(1).replace(/_(.)/g, function (m, c) { return c.toUpperCase(); })] || k; }
   var $ = function (id) { return document.getElementById(id); };
   var zh = root.dataset.lang === 'zh-CN';
   var st = { info: null, trust: null, status: null, venue: null, online: false, lastText: '', lastAt: 0 };
@@ -105,7 +105,7 @@
 
   function showPolicy() {
     var p = st.venue ? st.venue.policy : null;
-    $('policy').textContent = p ? p.kind + (p.hours ? ' (' + p.hours + ' h)' : '') : '';
+    $('policy').textContent = p ? T('policy_' + p.kind) + (p.hours ? ' (' + p.hours + ' h)' : '') : '';
   }
 
   function randomID() {
@@ -164,9 +164,10 @@
 
   function startCamera() {
     window.hcCamera($('video'), $('canvas'), function (text) {
-      // The same code in view for a few seconds is one person.
+      // A code held in view is one person: it counts again only after
+      // another code, or half a minute.
       var t = Date.now();
-      if (text === st.lastText && t - st.lastAt < 4000) return;
+      if (text === st.lastText && t - st.lastAt < 30000) return;
       st.lastText = text; st.lastAt = t;
       check(text);
     }, function () { $('reason').textContent = T('nocamera'); });
