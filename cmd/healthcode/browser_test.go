@@ -422,21 +422,33 @@ func testResidentPages(t *testing.T, ts *testServer, shots string) {
 }
 
 func testTracerPages(t *testing.T, ts *testServer, shots, tracerTok, placeCode string) {
-	// A case and a contact check in at the same venue by its place code.
+	// A case and a contact check in at the same venue by its place code:
+	// the case through the API, the contact by scanning the code posted at
+	// the door with the phone's camera.
 	c := enrollResident(t, ts, "陈建国", 401)
 	b := enrollResident(t, ts, "赵丽", 403)
-	for _, r := range []residentFixture{c, b} {
-		ts.call(t, "POST", "/api/v1/me/checkins", r.token, map[string]string{"place_code": placeCode}, 201, nil)
+	ts.call(t, "POST", "/api/v1/me/checkins", c.token, map[string]string{"place_code": placeCode}, 201, nil)
+	poster, err := code.RenderPNG(placeCode, "", 360)
+	if err != nil {
+		t.Fatal(err)
 	}
-
-	// The contact watches their code in a browser.
-	bs := newSession(t, ts.url, "")
+	video := filepath.Join(t.TempDir(), "place-code.y4m")
+	writeY4M(t, video, poster)
+	bs := newSession(t, ts.url, video)
 	bs.open("/?lang=en")
 	bs.fill(map[string]string{"phone": b.phone, "password": b.passwd}, `main form button[type=submit]`)
 	bs.waitFor(`document.querySelector('#qr svg') !== null`)
 	if col := bs.text("#colorword"); col != "Green" {
 		t.Fatalf("contact's code before tracing: %q", col)
 	}
+	bs.open("/scan")
+	bs.waitFor(`location.pathname.startsWith('/P/') && document.getElementById('checkin') !== null`)
+	bs.shoot(shots, "place")
+	bs.submit(`#checkin`)
+	if v := bs.text(".verdict"); v != "ADMIT" {
+		t.Errorf("checking in by scanning the place code: %q", bs.text("main"))
+	}
+	bs.shoot(shots, "place-checked-in")
 
 	s := newSession(t, ts.url, "")
 	s.open("/admin?lang=en")
