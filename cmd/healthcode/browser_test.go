@@ -188,6 +188,13 @@ func (s *session) shoot(dir, name string) {
 	}{{360, 640, "phone"}, {1280, 800, "desktop"}} {
 		s.viewport(size.w, size.h)
 		if size.tag == "phone" {
+			// Accessibility basics: every form control has a label.
+			var unlabelled []string
+			s.eval(`Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea')).filter(el =>
+				!(el.labels && el.labels.length) && !el.getAttribute('aria-label')).map(el => el.outerHTML)`, &unlabelled)
+			if len(unlabelled) > 0 {
+				s.t.Errorf("%s: form controls without a label: %v", name, unlabelled)
+			}
 			var fits bool
 			s.eval(`document.documentElement.scrollWidth <= window.innerWidth + 1`, &fits)
 			if !fits {
