@@ -168,6 +168,33 @@ func TestResidentPagesFlow(t *testing.T) {
 	if body := string(b.get("/status?lang=zh").body); !strings.Contains(body, "黄码") || !strings.Contains(body, "declaration") {
 		t.Errorf("status page in Chinese: %s", body)
 	}
+	// A dependent: registered by the guardian, who sees their code and prints
+	// their paper code.
+	dep := registrationForm()
+	dep.Del("password")
+	dep.Set("name", "张老太")
+	dep.Set("phone", "")
+	if r := b.post("/family", dep, "same-origin"); r.status != http.StatusSeeOther {
+		t.Fatalf("register a dependent: %d %s", r.status, r.body)
+	}
+	family := string(b.get("/family").body)
+	m := regexp.MustCompile(`href="/\?for=(\d+)"`).FindStringSubmatch(family)
+	if m == nil || !strings.Contains(family, "张*太") {
+		t.Fatalf("family page: %s", family)
+	}
+	if body := string(b.get("/?for=" + m[1]).body); !strings.Contains(body, "张*太") || !strings.Contains(body, `data-api="/api/v1/residents/`+m[1]+`/code"`) {
+		t.Errorf("dependent's code screen: %s", body)
+	}
+	if r := b.post("/paper?for="+m[1], url.Values{}, "same-origin"); r.status != http.StatusSeeOther {
+		t.Fatalf("issue a dependent's paper code: %d %s", r.status, r.body)
+	}
+	if r := b.get("/api/v1/residents/" + m[1] + "/paper-code.pdf"); r.status != 200 || r.header.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(string(r.body), "%PDF-") {
+		t.Errorf("dependent's paper code PDF: %d %v", r.status, r.header)
+	}
+	if r := b.get("/?for=999999"); r.status != http.StatusNotFound {
+		t.Errorf("someone else's code screen: %d", r.status)
+	}
+
 	// Every resident page renders for a signed-in resident.
 	for _, p := range []string{"/status", "/declare", "/family", "/scan", "/notifications", "/paper", "/rules"} {
 		if r := b.get(p); r.status != 200 {
@@ -297,6 +324,22 @@ func TestAuthorityPages(t *testing.T) {
 	}
 	if r := venue.get("/admin/venues/1/print"); r.status != 200 || !strings.Contains(string(r.body), "<svg") {
 		t.Errorf("print page: %d", r.status)
+	}
+	// Officials print paper codes for residents by document, in batches.
+	h.resident(t)
+	e := enrollment()
+	if r := h.do(t, "POST", "/api/v1/residents", "", e); r.status != 201 {
+		t.Fatal(r.status)
+	}
+	r = tracer.post("/admin/paper-codes", url.Values{"documents": {e["id_number"].(string) + "\nresident_id " + e["id_number"].(string)}}, "same-origin")
+	if r.status != 200 || r.header.Get("Content-Type") != "application/pdf" {
+		t.Errorf("batch of paper codes: %d %s", r.status, r.body)
+	}
+	if r := tracer.post("/admin/paper-codes", url.Values{"documents": {"330106199001011234"}}, "same-origin"); r.status != 400 || !strings.Contains(string(r.body), "line 1") {
+		t.Errorf("batch with an unknown document: %d", r.status)
+	}
+	if r := tracer.post("/admin/lookup", url.Values{"id_type": {"resident_id"}, "id_number": {e["id_number"].(string)}, "purpose": {"x"}}, "same-origin"); r.status != 400 {
+		t.Errorf("lookup without a purpose: %d", r.status)
 	}
 	if r := venue.get("/admin"); r.status != http.StatusForbidden {
 		t.Errorf("venue manager on the dashboard: %d", r.status)
