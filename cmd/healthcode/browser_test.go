@@ -356,7 +356,8 @@ func TestBrowser(t *testing.T) {
 	t.Run("tracer", func(t *testing.T) { testTracerPages(t, ts, shots, tracerTok, venue.PlaceCode) })
 	t.Run("venue", func(t *testing.T) { testVenuePages(t, ts, shots, venueTok) })
 	t.Run("checkpoint", func(t *testing.T) {
-		testCheckpointPage(t, ts, video, shots, cp.Token, venue.ID, paper.Payload, func() *testServer { return startServerAt(t, dir, addr) })
+		testCheckpointPage(t, ts, video, shots, cp.Token, venue.ID, paper.Payload, createToken(t, dir, "lab"),
+			func() *testServer { return startServerAt(t, dir, addr) })
 	})
 }
 
@@ -537,7 +538,7 @@ func testVenuePages(t *testing.T, ts *testServer, shots, venueTok string) {
 	s.shoot(shots, "admin-venue-print")
 }
 
-func testCheckpointPage(t *testing.T, ts *testServer, video, shots, cpToken string, venueID int64, paperPayload string, restart func() *testServer) {
+func testCheckpointPage(t *testing.T, ts *testServer, video, shots, cpToken string, venueID int64, paperPayload, labToken string, restart func() *testServer) {
 	// The codes to check, and what the Go verifier makes of them.
 	green := enrollResident(t, ts, "周杰", 501)
 	var gc struct{ Payload string }
@@ -623,6 +624,49 @@ func testCheckpointPage(t *testing.T, ts *testServer, video, shots, cpToken stri
 		}
 		if tc.name == "yellow phone code" {
 			s.shoot(shots, "checkpoint-deny")
+		}
+	}
+
+	// Venue policies, decided in the page and in Go, for codes with and
+	// without the vaccinated mark and a negative test, and for codes that
+	// are not yet valid or malformed.
+	v := enrollResident(t, ts, "孙悦", 505)
+	ts.call(t, "POST", "/api/v1/test-results", labToken, map[string]any{"id_type": "resident_id", "id_number": v.idNum, "type": "pcr",
+		"result": "negative", "sampled_at": now.Add(-10 * time.Hour).Format(time.RFC3339), "resulted_at": now.Add(-4 * time.Hour).Format(time.RFC3339),
+		"institution": "西湖区疾控"}, 201, nil)
+	ts.call(t, "POST", "/api/v1/vaccinations", labToken, map[string]any{"id_type": "resident_id", "id_number": v.idNum, "product": "CoronaVac",
+		"dose": 2, "series_doses": 2, "date": now.AddDate(0, 0, -30).Format("2006-01-02"), "institution": "西湖区疾控"}, 201, nil)
+	var vc struct {
+		Payload    string
+		Vaccinated bool
+	}
+	ts.call(t, "GET", "/api/v1/me/code", v.token, nil, 200, &vc)
+	if !vc.Vaccinated {
+		t.Fatalf("the vaccinated resident's code has no mark")
+	}
+	notYet, err := code.NewSigner(key.priv).Sign(code.Claims{Subject: "ABCDEFGH", IssuedAt: now.Add(10 * time.Minute),
+		ExpiresAt: now.Add(20 * time.Minute), Color: healthcode.Green, MaskedName: "王*", BirthYear: 1980, Kind: code.Phone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := map[string]string{"green": gc.Payload, "vaccinated and tested": vc.Payload, "not yet valid": notYet,
+		"malformed": "HQ1:ABC", "paper": newPaper.Payload}
+	policies := []healthcode.Policy{{Kind: healthcode.PolicyGreen}, {Kind: healthcode.PolicyGreenVaccinated},
+		{Kind: healthcode.PolicyGreenAndTest, Hours: 48}, {Kind: healthcode.PolicyGreenAndTest, Hours: 6}}
+	for name, payload := range codes {
+		for _, pol := range policies {
+			pj, _ := json.Marshal(pol)
+			var got pageDecision
+			s.eval(fmt.Sprintf(`hcCheckpoint.decide(%q, %s).then(r => ({decision: r.admission.decision, reason_zh: r.admission.reason_zh,
+				reject: r.verdict.reject_code || '', color: r.seen.color || '', subject: r.verdict.subject || ''}))`, payload, pj), &got)
+			at := time.Now()
+			v := code.Check(payload, tl, at)
+			seen, v := statuslist.Seen(v, sl, at)
+			adm := healthcode.Decide(pol, seen, at)
+			want := pageDecision{Decision: string(adm.Decision), ReasonZH: adm.ReasonZH, Reject: v.RejectCode, Color: string(seen.Color), Subject: v.Subject}
+			if got != want {
+				t.Errorf("%s at a %s venue: the page decided %+v, the Go verifier %+v", name, pj, got, want)
+			}
 		}
 	}
 

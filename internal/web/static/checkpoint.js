@@ -205,6 +205,11 @@
     throw e;
   });
 
-  window.hcCheckpoint = { ready: ready, check: check, upload: upload, queueSize: queueCount, log: log,
+  // decide verifies and applies a policy without recording anything.
+  function decide(text, policy) {
+    return window.hcVerify.checkpoint(text, st.trust, st.status, policy, Date.now() / 1000);
+  }
+
+  window.hcCheckpoint = { ready: ready, check: check, decide: decide, upload: upload, queueSize: queueCount, log: log,
     state: function () { return { online: st.online, venue: st.venue && st.venue.id, trust: !!st.trust, status: !!st.status }; } };
 })();
