@@ -11,6 +11,7 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -375,6 +376,23 @@ func testResidentPages(t *testing.T, ts *testServer, shots string) {
 	}
 	s.shoot(shots, "code-green")
 
+	// Another site's page posts a fever declaration with the resident's
+	// cookie (a different port is the same site, so the Lax cookie goes
+	// along): the server refuses it.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%s/declare"><input name="temperature" value="39.5">`+
+			`<input name="symptom" value="fever"><input name="contact_with_case" value="true"></form>`+
+			`<script>document.getElementById('f').submit()</script>`, ts.url)
+	}))
+	defer evil.Close()
+	s.do(chromedp.Navigate(evil.URL))
+	s.waitFor(`location.href.indexOf('/declare') > 0 && document.body && document.body.innerText.indexOf('cross-site') >= 0`)
+	s.open("/")
+	if c := s.text("#colorword"); c != "Green" {
+		t.Fatalf("after another site's forged declaration the code screen says %q", c)
+	}
+
 	// The code screen's weight: the first load, and a refresh.
 	first, per := s.bytesOf(func() {
 		s.open("/")
@@ -498,6 +516,16 @@ func testTracerPages(t *testing.T, ts *testServer, shots, tracerTok, placeCode s
 		t.Errorf("contact's code after designation: %q", col)
 	}
 	bs.shoot(shots, "contact-yellow")
+
+	// Discharge the case.
+	s.open("/admin/cases/1")
+	s.submit(`form[action$="/discharge"] button`)
+	if r := s.text("dl.facts"); strings.Contains(r, "Discharged—") || !strings.Contains(r, "Discharged") {
+		t.Errorf("case after discharge: %q", r)
+	}
+	if n := strings.Count(s.text("main"), "Record the discharge"); n != 0 {
+		t.Errorf("a discharged case still offers the discharge")
+	}
 
 	s.open("/admin")
 	var tiles string

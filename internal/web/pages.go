@@ -109,7 +109,6 @@ func newSite() (*site, error) {
 			return a.url, nil
 		},
 		"colorClass": func(c healthcode.Color) string { return "c-" + string(c) },
-		"add":        func(a, b int) int { return a + b },
 	}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html")
 	if err != nil {
@@ -226,9 +225,6 @@ func (c *catalog) T(key string) string {
 	return key
 }
 
-// Tf is T with fmt.Sprintf arguments.
-func (c *catalog) Tf(key string, args ...any) string { return fmt.Sprintf(c.T(key), args...) }
-
 // ZH reports whether the catalogue is Chinese, for data that comes in both
 // languages (reasons, notifications).
 func (c *catalog) ZH() bool { return c.Code == "zh-CN" }
@@ -306,7 +302,7 @@ type page struct {
 	D       any // the page's own data
 }
 
-// SignedIn reports whether a resident is signed in.
+// Resident reports whether a resident is signed in.
 func (p *page) Resident() bool { return p.Actor != nil && p.Actor.Role == healthcode.RoleResident }
 
 // Official reports whether an authority token is signed in.
