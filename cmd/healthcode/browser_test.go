@@ -519,7 +519,7 @@ func testTracerPages(t *testing.T, ts *testServer, shots, tracerTok, placeCode s
 
 	// Discharge the case.
 	s.open("/admin/cases/1")
-	s.submit(`form[action$="/discharge"] button`)
+	s.fill(map[string]string{"discharge-confirm": "on"}, `form[action$="/discharge"] button`)
 	if r := s.text("dl.facts"); strings.Contains(r, "Discharged—") || !strings.Contains(r, "Discharged") {
 		t.Errorf("case after discharge: %q", r)
 	}

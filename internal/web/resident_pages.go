@@ -84,6 +84,7 @@ type codeView struct {
 	ExpiresAt  string // RFC 3339
 	API        string // where the page refreshes the code
 	Lifetime   int    // seconds a code lives
+	TimeZone   string // the region's, for the clock
 	Reasons    []reasonView
 	Family     []person // oneself and dependents, to switch between
 }
@@ -110,7 +111,7 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request, a *healthcode.
 	p := s.newPage(w, r, a, "resident", "code")
 	v := codeView{Person: person{ID: subject.ID, MaskedName: healthcode.MaskName(subject.Name), For: forQuery(forID(r))},
 		Payload: ic.payload, Color: ic.color, Vaccinated: ic.vaccinated, ExpiresAt: timeString(ic.expiresAt), API: "/api/v1/me/code",
-		Lifetime: int(s.cfg.CodeLifetime / time.Second)}
+		Lifetime: int(s.cfg.CodeLifetime / time.Second), TimeZone: s.cfg.Location.String()}
 	if forID(r) > 0 {
 		v.API = "/api/v1/residents/" + strconv.FormatInt(subject.ID, 10) + "/code"
 	}

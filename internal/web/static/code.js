@@ -38,7 +38,9 @@
 
   function tick() {
     var now = Date.now(), left = Math.floor((code.expires - now) / 1000);
-    clock.textContent = new Date(now).toLocaleString(lang, { hour12: false });
+    var opts = { hour12: false };
+    if (d.tz) opts.timeZone = d.tz;
+    try { clock.textContent = new Date(now).toLocaleString(lang, opts); } catch (e) { clock.textContent = new Date(now).toLocaleString(lang, { hour12: false }); }
     clock.setAttribute('datetime', new Date(now).toISOString());
     if (left > 0) {
       cd.textContent = (offline ? cd.dataset.tOffline + ' · ' : '') + cd.dataset.tLeft.replace('%s', Math.floor(left / 60) + ':' + two(left % 60));
