@@ -196,6 +196,13 @@ func (s *session) shoot(dir, name string) {
 			if len(unlabelled) > 0 {
 				s.t.Errorf("%s: form controls without a label: %v", name, unlabelled)
 			}
+			// Contrast: text against its background meets WCAG AA (4.5:1, or
+			// 3:1 for large text).
+			var low []string
+			s.eval(contrastJS, &low)
+			if len(low) > 0 {
+				s.t.Errorf("%s: text with too little contrast: %v", name, low)
+			}
 			var fits bool
 			s.eval(`document.documentElement.scrollWidth <= window.innerWidth + 1`, &fits)
 			if !fits {
@@ -216,6 +223,27 @@ func (s *session) shoot(dir, name string) {
 	}
 	s.viewport(360, 640)
 }
+
+// contrastJS lists the visible texts whose contrast with their background
+// is below WCAG AA.
+const contrastJS = `(() => {
+  const rgb = c => (c.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); })
+    .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const bg = el => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor); if (c.length === 3 || c[3] > 0.5) return c.slice(0, 3); } return [255, 255, 255]; };
+  const out = [];
+  document.querySelectorAll('body *').forEach(el => {
+    if (el.closest('svg') || !Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim())) return;
+    const st = getComputedStyle(el);
+    if (st.visibility === 'hidden' || st.display === 'none' || !el.getClientRects().length) return;
+    const a = lum(rgb(st.color)), b = lum(bg(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(st.fontSize), bold = Number(st.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) out.push(el.tagName + ' "' + el.textContent.trim().slice(0, 30) + '" ' + ratio.toFixed(2));
+  });
+  return out;
+})()`
 
 // bytesOf measures what the network carried (encodedDataLength: headers and
 // body as sent, compressed) for the requests that action makes.
