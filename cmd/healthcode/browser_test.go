@@ -700,6 +700,16 @@ func testCheckpointPage(t *testing.T, ts *testServer, video, shots, cpToken stri
 	if !vc.Vaccinated {
 		t.Fatalf("the vaccinated resident's code has no mark")
 	}
+	vs := newSession(t, ts.url, "")
+	vs.open("/?lang=en")
+	vs.fill(map[string]string{"phone": v.phone, "password": v.passwd}, `main form button[type=submit]`)
+	vs.waitFor(`document.querySelector('#qr svg') !== null`)
+	var gold bool
+	vs.eval(`!document.getElementById('gold').classList.contains('hidden')`, &gold)
+	if !gold {
+		t.Errorf("the vaccinated resident's code screen shows no gold mark")
+	}
+	vs.shoot(shots, "code-vaccinated")
 	notYet, err := code.NewSigner(key.priv).Sign(code.Claims{Subject: "ABCDEFGH", IssuedAt: now.Add(10 * time.Minute),
 		ExpiresAt: now.Add(20 * time.Minute), Color: healthcode.Green, MaskedName: "王*", BirthYear: 1980, Kind: code.Phone})
 	if err != nil {
