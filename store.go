@@ -75,6 +75,9 @@ type Store interface {
 	// ReadCase returns a case for someone other than its resident, recording
 	// acc in the audit log in the same transaction.
 	ReadCase(ctx context.Context, acc Access, id int64) (*Case, error)
+	// ReadResident returns a resident for an official's lookup, recording acc
+	// in the audit log in the same transaction.
+	ReadResident(ctx context.Context, acc Access, id int64) (*Resident, error)
 	// ReadCaseMovements runs fn with the case, its holder's pseudonym and a
 	// reader of check-ins, in one transaction that records acc in the audit
 	// log as a read of the case holder's data.

@@ -3,6 +3,10 @@
 #
 #   ./scripts/test.sh            # gofmt, go vet, staticcheck, all tests on SQLite and PostgreSQL
 #
+# The browser tests need chromium: it is installed with apt-get when missing
+# (with a CJK font and poppler-utils), and HEALTHCODE_REQUIRE_BROWSER=1 makes its
+# absence a failure. Screenshots of every page go to HEALTHCODE_SCREENSHOTS.
+#
 # PostgreSQL: HEALTHCODE_TEST_POSTGRES (a postgres:// URL) when set; else the
 # server on 127.0.0.1:5432 when it answers; else Debian's postgresql is
 # installed with apt-get and a throw-away cluster is started on loopback and
@@ -69,6 +73,23 @@ if [ -z "${HEALTHCODE_TEST_POSTGRES:-}" ]; then
 fi
 log "PostgreSQL for tests: ${HEALTHCODE_TEST_POSTGRES%%\?*}"
 export HEALTHCODE_REQUIRE_POSTGRES=1 # the store suite fails instead of skipping PostgreSQL
+
+# --- Chromium for the browser tests ---------------------------------------------
+# The browser tests (cmd/healthcode/browser_test.go) drive Debian's chromium;
+# with HEALTHCODE_REQUIRE_BROWSER set they fail instead of skipping when it is
+# missing. fonts-droid-fallback gives printed paper codes their Chinese text and
+# poppler-utils lets the PDF test read the printed QR codes back.
+browser_pkgs=()
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || browser_pkgs+=(chromium)
+[ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || browser_pkgs+=(fonts-droid-fallback)
+command -v pdftoppm >/dev/null || browser_pkgs+=(poppler-utils)
+if [ ${#browser_pkgs[@]} -gt 0 ]; then
+  log "installing ${browser_pkgs[*]} with apt-get"
+  apt_install "${browser_pkgs[@]}"
+fi
+export HEALTHCODE_REQUIRE_BROWSER=1
+export HEALTHCODE_SCREENSHOTS="${HEALTHCODE_SCREENSHOTS:-${TMPDIR:-/tmp}/healthcode-screenshots}"
+log "browser test screenshots go to $HEALTHCODE_SCREENSHOTS"
 
 # --- Static checks ----------------------------------------------------------
 log "gofmt"

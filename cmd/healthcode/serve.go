@@ -43,6 +43,7 @@ type serveConfig struct {
 	QueueTimeout   time.Duration
 	Proximity      string // --proximity-by-type, parsed into proximity by validate
 	proximity      map[healthcode.VenueType]time.Duration
+	CJKFont        string
 }
 
 func (c *serveConfig) validate() error {
@@ -113,6 +114,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&cfg.CodeLifetime, "code-lifetime", 5*time.Minute, "how long a phone code is valid")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&cfg.SecureCookie, "secure-cookie", false, "mark the session cookie Secure (set when served over HTTPS)")
+	fs.StringVar(&cfg.CJKFont, "cjk-font", "", "a TrueType font with Chinese glyphs for printed paper codes (default: look for Debian's fonts-droid-fallback)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "how phones reach this server, e.g. https://hc.example.gov.cn (default http://ADDR); place codes encode it")
 	cfg.Retain.register(fs)
 	fs.StringVar(&cfg.WebhookURL, "webhook-url", "", "POST every notification here (an SMS or push gateway), signed; see docs/accountability.md")
@@ -203,8 +205,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	srv := web.New(web.Config{Region: cfg.Region, RegionName: cfg.RegionName, Location: loc, CodeLifetime: cfg.CodeLifetime,
 		SecureCookie: cfg.SecureCookie, PublicURL: publicURL, AppealDeadline: cfg.AppealDeadline, ProximityByType: cfg.proximity,
-		MaxInFlight: cfg.MaxInFlight, QueueTimeout: cfg.QueueTimeout}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
-		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log})
+		MaxInFlight: cfg.MaxInFlight, QueueTimeout: cfg.QueueTimeout, CJKFont: cfg.CJKFont}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
+		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log, Dashboard: db})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

@@ -320,3 +320,25 @@ func (m txMovements) FindVenue(ctx context.Context, id int64) (*healthcode.Venue
 }
 
 var errAuditInReadOnly = errors.New("audit entries recorded in a read-only transaction")
+
+// ReadResident returns a resident for someone other than them or their
+// guardian (an official's lookup), recording acc in the audit log in the
+// same transaction.
+func (db *DB) ReadResident(ctx context.Context, acc healthcode.Access, id int64) (*healthcode.Resident, error) {
+	if err := acc.Validate(); err != nil {
+		return nil, err
+	}
+	var r *healthcode.Resident
+	err := db.update(ctx, "read resident", func(tx *sql.Tx, _ time.Time) error {
+		var err error
+		if r, err = db.findResident(ctx, tx, id); err != nil {
+			return err
+		}
+		db.readAccess(tx, acc, id, fmt.Sprintf("resident %d", id))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}

@@ -78,6 +78,7 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"PurgeCheckIns", testPurgeCheckIns},
 		{"CheckInLoad", testCheckInLoad},
 		{"ChangeFeed", testChangeFeed},
+		{"Dashboard", testDashboard},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

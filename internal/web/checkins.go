@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"html/template"
 	"net/http"
 	"time"
 
@@ -195,58 +193,44 @@ func newCheckInID() string {
 // check-in and shows the result for the clerk to look at. A GET never
 // records anything, so a link or an image elsewhere cannot check anyone in.
 
-var placePage = template.Must(template.New("place").Parse(`<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{{.Title}}</title></head>
-<body>
-{{if .Venue}}<h1>{{.Venue}}</h1>{{end}}
-{{if .Error}}<p role="alert">{{.Error}}</p>
-{{else if .Result}}
-<p><strong>{{.Result.Decision}}</strong> · {{.Result.Color}} · {{.Result.MaskedName}}</p>
-<p>{{.Result.ReasonZH}} / {{.Result.Reason}}</p>
-<p>{{.Result.At}}</p>
-{{else if .SignedIn}}
-<form method="post"><button type="submit">签到 Check in</button></form>
-{{else}}
-<p>请先登录后再扫码签到。Sign in first, then scan again.</p>
-{{end}}
-</body></html>`))
-
 type placePageData struct {
-	Title, Venue, Error string
-	SignedIn            bool
-	Result              *placeCheckInResponse
+	Venue    string
+	SignedIn bool
+	Result   *placeCheckInResponse
+	At       string // the check-in's time in the region's zone
+	Back     string // the signed-out visitor's way to sign in and come back
 }
 
 func (s *Server) placePage(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
-	data := placePageData{Title: "签到 Check in", SignedIn: a != nil && a.Role == healthcode.RoleResident}
+	p := s.newPage(w, r, a, "resident", "scan")
+	data := placePageData{SignedIn: a != nil && a.Role == healthcode.RoleResident}
 	status := http.StatusOK
 	// A phone that opened this page gets a page, also when something is wrong.
 	fail := func(err error) {
 		if healthcode.ErrorCode(err) == healthcode.EINTERNAL {
 			s.log.Error("place page", "error", err.Error())
 		}
-		data.Error, status = healthcode.ErrorMessage(err), statusFor(healthcode.ErrorCode(err))
+		p.Error, status = healthcode.ErrorMessage(err), statusFor(healthcode.ErrorCode(err))
 	}
 	if id, err := s.parsePlaceCode(r.PathValue("code")); err != nil {
 		fail(err)
 	} else if v, err := s.store.FindVenue(r.Context(), id); err != nil {
 		fail(err)
 	} else {
-		data.Title, data.Venue = v.Name, v.Name
+		p.Title, data.Venue = v.Name, v.Name
 		if r.Method == http.MethodPost {
 			if res, err := s.checkInAtPlace(r.Context(), a.ResidentID, r.PathValue("code")); err != nil {
 				fail(err)
 			} else {
 				data.Result, status = res, http.StatusCreated
+				at, _ := time.Parse(time.RFC3339, res.At)
+				data.At = s.localTime(at)
 			}
 		}
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	if err := placePage.Execute(w, data); err != nil {
-		return fmt.Errorf("render place page: %w", err)
+	if p.Title == "" {
+		p.Title = p.L.T("title.place")
 	}
-	return nil
+	p.D = data
+	return s.render(w, r, status, "place", p)
 }

@@ -9,6 +9,7 @@ import (
 
 	"healthcode"
 	"healthcode/internal/code"
+	"healthcode/internal/paperpdf"
 	"healthcode/internal/statuslist"
 )
 
@@ -122,6 +123,40 @@ func (s *Server) getPaperCodePNG(w http.ResponseWriter, r *http.Request, a *heal
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(img)
 	return nil
+}
+
+// paperCard is what the printed card of a paper code shows.
+func (s *Server) paperCard(res *healthcode.Resident, pc *healthcode.PaperCode) (paperpdf.Card, error) {
+	payload, err := s.paperPayload(res, pc)
+	return paperpdf.Card{Payload: payload, MaskedName: healthcode.MaskName(res.Name), BirthYear: res.BirthDate.Year(),
+		RegionName: s.cfg.RegionName, Region: s.cfg.Region, IssuedAt: pc.IssuedAt, ExpiresAt: pc.ExpiresAt}, err
+}
+
+// writePDF sends printed paper codes.
+func (s *Server) writePDF(w http.ResponseWriter, cards []paperpdf.Card, filename string) error {
+	pdf, err := paperpdf.Render(cards, s.cfg.CJKFont, s.cfg.Location)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", filename))
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(pdf)
+	return nil
+}
+
+// getPaperCodePDF prints the current paper code of the resident or their
+// dependent on an A4 sheet, ready to cut out.
+func (s *Server) getPaperCodePDF(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
+	res, pc, err := s.currentPaperCode(r, a)
+	if err != nil {
+		return err
+	}
+	card, err := s.paperCard(res, pc)
+	if err != nil {
+		return err
+	}
+	return s.writePDF(w, []paperpdf.Card{card}, "paper-code.pdf")
 }
 
 // statusListCache keeps the signed status list for a while: checkpoints

@@ -48,6 +48,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/me/paper-code", resident, nil, "Issue your paper code (revokes the previous one)", s.issuePaperCode},
 		{"GET", "/api/v1/me/paper-code", resident, nil, "Your current paper code", s.getPaperCode},
 		{"GET", "/api/v1/me/paper-code.png", resident, nil, "Your paper code as PNG", s.getPaperCodePNG},
+		{"GET", "/api/v1/me/paper-code.pdf", resident, nil, "Your paper code as a printable PDF", s.getPaperCodePDF},
 
 		{"GET", "/api/v1/residents/{id}", resident, nil, "A dependent's profile (guardian)", s.getResident},
 		{"GET", "/api/v1/residents/{id}/declarations", resident, nil, "A dependent's declarations", s.listDeclarations},
@@ -61,6 +62,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/residents/{id}/paper-code", resident, nil, "Issue a dependent's paper code", s.issuePaperCode},
 		{"GET", "/api/v1/residents/{id}/paper-code", resident, nil, "A dependent's current paper code", s.getPaperCode},
 		{"GET", "/api/v1/residents/{id}/paper-code.png", resident, nil, "A dependent's paper code as PNG", s.getPaperCodePNG},
+		{"GET", "/api/v1/residents/{id}/paper-code.pdf", resident, nil, "A dependent's paper code as a printable PDF", s.getPaperCodePDF},
 
 		{"POST", "/api/v1/test-results", roles, lab, "Report a test result", s.addTestResult},
 		{"POST", "/api/v1/vaccinations", roles, lab, "Report a vaccination", s.addVaccination},
@@ -102,5 +104,59 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/overrides/{id}/decision", roles, reviewer, "Approve or reject an override proposed by someone else", s.decideOverride},
 		{"GET", "/api/v1/audit", roles, auditor, "The audit log, newest first (no health data)", s.listAudit},
 		{"GET", "/api/v1/audit/verify", roles, auditor, "Check the audit log's hash chain", s.verifyAudit},
+	}
+}
+
+// pageRoutes is every web page and page asset, with who may open it. Pages
+// answer errors with a page and refuse cross-site form posts (handlePage);
+// the OpenAPI document, which describes the JSON API, leaves them out.
+func (s *Server) pageRoutes() []route {
+	tracer := []healthcode.Role{healthcode.RoleTracer}
+	venue := []healthcode.Role{healthcode.RoleVenue}
+	official := []healthcode.Role{healthcode.RoleTracer, healthcode.RoleAdmin}
+	return []route{
+		{"GET", "/static/{file...}", public, nil, "A static asset at a content-hashed URL, cached for ever", s.serveStatic},
+		{"GET", "/sw.js", public, nil, "The checkpoint page's service worker", s.serveWorker},
+
+		{"GET", "/{$}", public, nil, "Resident home: the code screen when signed in, else sign in", s.homePage},
+		{"POST", "/signin", public, nil, "Sign in with phone and password (form)", s.signinPage},
+		{"POST", "/signout", resident, nil, "Sign out (form)", s.signoutPage},
+		{"GET", "/register", public, nil, "The enrollment form", s.registerPage},
+		{"POST", "/register", public, nil, "Enroll (form)", s.registerPage},
+		{"GET", "/status", resident, nil, "Your status, its reasons with their ends, and its history", s.statusPage},
+		{"GET", "/declare", resident, nil, "The health declaration form", s.declarePage},
+		{"POST", "/declare", resident, nil, "Declare (form)", s.declarePage},
+		{"GET", "/family", resident, nil, "Your dependents", s.familyPage},
+		{"POST", "/family", resident, nil, "Register a dependent (form)", s.familyPage},
+		{"GET", "/scan", resident, nil, "Scan a place code with the camera", s.scanPage},
+		{"GET", "/notifications", resident, nil, "Your notifications", s.notificationsPage},
+		{"GET", "/paper", resident, nil, "Your paper code", s.paperPage},
+		{"POST", "/paper", resident, nil, "Issue a paper code (form)", s.paperPage},
+		{"GET", "/rules", public, nil, "The published rules, in plain words", s.rulesPage},
+
+		{"GET", "/checkpoint", public, nil, "The checkpoint scanner (works offline)", s.checkpointPage},
+		{"POST", "/checkpoint/signin", public, nil, "Sign a checkpoint device in with its token (form)", s.checkpointSignin},
+
+		{"GET", "/admin/signin", public, nil, "The sign-in form of the authority pages", s.adminSignin},
+		{"POST", "/admin/signin", public, nil, "Sign in to the authority pages with an API token (form)", s.adminSignin},
+		{"POST", "/admin/signout", public, nil, "Sign out of the authority or checkpoint pages (form)", s.adminSignout},
+		{"GET", "/admin", roles, official, "Dashboard", s.dashboardPage},
+		{"GET", "/admin/lookup", roles, official, "Resident lookup form (a purpose is required)", s.lookupPage},
+		{"POST", "/admin/lookup", roles, official, "Look a resident up (form)", s.lookupPage},
+		{"GET", "/admin/cases", roles, tracer, "Cases: confirm one, open one", s.casesPage},
+		{"POST", "/admin/cases", roles, tracer, "Confirm a case (form)", s.casesPage},
+		{"GET", "/admin/cases/{id}", roles, tracer, "A case: discharge, trace", s.casePage},
+		{"POST", "/admin/cases/{id}/discharge", roles, tracer, "Discharge a case (form)", s.dischargePage},
+		{"POST", "/admin/cases/{id}/trace", roles, tracer, "Trace a case: contacts as a table and a graph", s.tracePage},
+		{"POST", "/admin/cases/{id}/designate", roles, tracer, "Designate traced contacts (form)", s.designatePage},
+		{"GET", "/admin/areas", roles, tracer, "Areas and their risk levels", s.areasPage},
+		{"POST", "/admin/areas", roles, tracer, "Announce an area's risk level (form)", s.areasPage},
+		{"GET", "/admin/venues", roles, venue, "Your venues", s.venuesPage},
+		{"POST", "/admin/venues", roles, venue, "Create a venue (form)", s.venuesPage},
+		{"POST", "/admin/venues/{id}/policy", roles, venue, "Set a venue's policy (form)", s.venuePolicyPage},
+		{"POST", "/admin/venues/{id}/checkpoint-tokens", roles, venue, "Issue a checkpoint token (form)", s.venueTokenPage},
+		{"GET", "/admin/venues/{id}/print", roles, venue, "A venue's place code, to print", s.venuePrintPage},
+		{"GET", "/admin/paper-codes", roles, official, "Print paper codes for residents by document", s.paperCodesPage},
+		{"POST", "/admin/paper-codes", roles, official, "Issue and print paper codes (PDF)", s.paperCodesPage},
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"healthcode"
 	"healthcode/internal/code"
+	"healthcode/internal/paperpdf"
 	"healthcode/internal/secure"
 )
 
@@ -40,6 +41,7 @@ type Config struct {
 	// venues of a type (transit is often shorter); a trace request's
 	// proximity_by_type overrides it type by type.
 	ProximityByType map[healthcode.VenueType]time.Duration
+	CJKFont         string // a TrueType font with Chinese glyphs for printed paper codes; "" looks for an installed one
 }
 
 // Server serves the API. Make it with New.
@@ -67,6 +69,9 @@ type Server struct {
 	mux         *http.ServeMux
 	dummyOnce   sync.Once
 	dummy       string
+	site        *site
+	pageSet     map[string]bool // "METHOD pattern" of the routes that are pages
+	dashboard   healthcode.DashboardService
 }
 
 // Deps are the server's collaborators, wired by cmd/healthcode.
@@ -80,6 +85,7 @@ type Deps struct {
 	TrustList  []byte
 	Clock      healthcode.Clock
 	Logger     *slog.Logger
+	Dashboard  healthcode.DashboardService // counts for the authority dashboard; nil shows none
 }
 
 // New returns a server ready to serve.
@@ -102,6 +108,9 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.QueueTimeout <= 0 {
 		cfg.QueueTimeout = defaultQueueTimeout
 	}
+	if cfg.CJKFont == "" {
+		cfg.CJKFont = paperpdf.FindCJKFont()
+	}
 	if d.Clock == nil {
 		d.Clock = healthcode.SystemClock
 	}
@@ -111,15 +120,26 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, store: d.Store, evaluator: d.Evaluator, signer: d.Signer, signingKey: d.SigningKey, placeKey: d.PlaceKey, keys: d.Keys,
 		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime), cache: newDisplayCache(),
 		shedder: newShedder(cfg.MaxInFlight, cfg.QueueTimeout), heavy: newShedder(runtime.GOMAXPROCS(0), cfg.QueueTimeout),
-		routeLimits: defaultRouteLimits}
+		routeLimits: defaultRouteLimits, dashboard: d.Dashboard}
 	s.metrics = newMetrics(s)
 	if d.Store != nil { // the OpenAPI tests make a server without one
 		d.Store.Subscribe(s.cache.apply)
 	}
-	s.routes = s.routeTable()
+	site, err := newSite()
+	if err != nil {
+		panic(err) // the templates and assets are embedded: a mistake in them is a bug
+	}
+	s.site = site
 	s.mux = http.NewServeMux()
-	for _, rt := range s.routes {
+	for _, rt := range s.routeTable() {
+		s.routes = append(s.routes, rt)
 		s.mux.Handle(rt.method+" "+rt.pattern, s.handle(rt))
+	}
+	s.pageSet = map[string]bool{}
+	for _, rt := range s.pageRoutes() {
+		s.routes = append(s.routes, rt)
+		s.pageSet[rt.method+" "+rt.pattern] = true
+		s.mux.Handle(rt.method+" "+rt.pattern, s.handlePage(rt))
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, healthcode.Errorf(healthcode.ENOTFOUND, "no such route: %s %s", r.Method, r.URL.Path))
@@ -174,6 +194,10 @@ type route struct {
 	summary         string
 	h               handlerFunc
 }
+
+// IsPage reports whether "METHOD pattern" is a web page or one of its
+// assets rather than part of the JSON API.
+func (s *Server) IsPage(route string) bool { return s.pageSet[route] }
 
 // Routes lists "METHOD pattern" for every registered route, for the
 // OpenAPI and authorization tests.
@@ -236,10 +260,11 @@ func (s *Server) authenticate(r *http.Request) (*healthcode.Actor, error) {
 	}
 	ctx := r.Context()
 	switch {
+	case fromCookie && !sameOrigin(r):
+		// The cookie holds a resident's session or, on the authority and
+		// checkpoint pages, an API token: either way a browser sent it.
+		return nil, healthcode.Errorf(healthcode.EFORBIDDEN, "cross-site request refused")
 	case strings.HasPrefix(secret, sessionPrefix):
-		if fromCookie && !sameOrigin(r) {
-			return nil, healthcode.Errorf(healthcode.EFORBIDDEN, "cross-site request refused")
-		}
 		sess, err := s.session(ctx, secure.HashSecret(secret))
 		if err != nil {
 			return nil, err

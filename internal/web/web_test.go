@@ -84,7 +84,7 @@ func newHarness(t testing.TB) *harness {
 	h.Server.Start()
 	t.Cleanup(h.Close)
 	h.Server.Config.Handler = New(Config{Region: "330100", Location: loc, PublicURL: h.URL}, Deps{Store: db, Evaluator: engine,
-		Signer: signer, SigningKey: priv, PlaceKey: bytes.Repeat([]byte{9}, 32), Keys: list, TrustList: signed, Clock: clock})
+		Signer: signer, SigningKey: priv, PlaceKey: bytes.Repeat([]byte{9}, 32), Keys: list, TrustList: signed, Clock: clock, Dashboard: db})
 	for _, role := range healthcode.TokenRoles {
 		secret, hash, _ := secure.NewSecret(tokenPrefix)
 		if err := db.CreateAPIToken(ctx, &healthcode.APIToken{Name: string(role) + " test", Role: role, Hash: hash}); err != nil {
@@ -198,7 +198,7 @@ func TestAuthorization(t *testing.T) {
 				if rt.method == "POST" {
 					body = "{}"
 				}
-				if rt.pattern == "/api/v1/logout" {
+				if rt.pattern == "/api/v1/logout" || rt.pattern == "/signout" {
 					// Signing out as the shared resident would end its session for
 					// the other subtests: use a session of its own.
 					if name == "resident" {
