@@ -42,7 +42,7 @@ func newMetrics(s *Server) *serverMetrics {
 		traces: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "healthcode_trace_duration_seconds",
 			Help: "Time to trace a case.", Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
 	}
-	sc := &statusCounter{store: s.store}
+	sc := &statusCounter{store: s.store, clock: s.clock}
 	m.registry.MustRegister(m.requests, m.durations, m.shed, m.limited, m.checkIns, m.traces,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "healthcode_http_in_flight",
@@ -91,18 +91,22 @@ func (m *serverMetrics) observe(route string, code int, took time.Duration) {
 	m.durations.WithLabelValues(route).Observe(took.Seconds())
 }
 
-// statusCounter reports statuses by colour, counted at most every 30 s (a
-// scan of the statuses table).
+// statusCounter reports statuses by colour and overdue appeals, counted at
+// most every 30 s (a scan of the statuses table and the open appeals).
 type statusCounter struct {
-	store  healthcode.Store
-	mu     sync.Mutex
-	at     time.Time
-	counts map[healthcode.Color]int
+	store   healthcode.Store
+	clock   healthcode.Clock
+	mu      sync.Mutex
+	at      time.Time
+	counts  map[healthcode.Color]int
+	overdue int
 }
 
 var statusesDesc = prometheus.NewDesc("healthcode_statuses", "Residents by the colour of their stored status (counted at most every 30 s).", []string{"color"}, nil)
 
-func (c *statusCounter) Describe(ch chan<- *prometheus.Desc) { ch <- statusesDesc }
+var overdueDesc = prometheus.NewDesc("healthcode_appeals_overdue", "Open appeals past their deadline (counted at most every 30 s).", nil, nil)
+
+func (c *statusCounter) Describe(ch chan<- *prometheus.Desc) { ch <- statusesDesc; ch <- overdueDesc }
 
 func (c *statusCounter) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
@@ -110,12 +114,23 @@ func (c *statusCounter) Collect(ch chan<- prometheus.Metric) {
 	if time.Since(c.at) > 30*time.Second {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		counts, err := c.store.CountStatuses(ctx)
+		var open []healthcode.Appeal
+		if err == nil {
+			open, err = c.store.AppealQueue(ctx, healthcode.AppealOpen)
+		}
 		cancel()
 		if err == nil {
 			c.counts, c.at = counts, time.Now()
+			c.overdue = 0
+			for i := range open {
+				if open[i].Overdue(c.clock.Now()) {
+					c.overdue++
+				}
+			}
 		}
 	}
 	for _, color := range []healthcode.Color{healthcode.Green, healthcode.Yellow, healthcode.Red} {
 		ch <- prometheus.MustNewConstMetric(statusesDesc, prometheus.GaugeValue, float64(c.counts[color]), string(color))
 	}
+	ch <- prometheus.MustNewConstMetric(overdueDesc, prometheus.GaugeValue, float64(c.overdue))
 }

@@ -147,6 +147,7 @@ func TestMetricsCountRequestsAndStatuses(t *testing.T) {
 		`healthcode_statuses{color="green"} 1`,
 		`healthcode_statuses{color="red"} 0`,
 		`healthcode_http_waiting 0`,
+		`healthcode_appeals_overdue 0`,
 		"go_goroutines",
 	} {
 		if !strings.Contains(m, want) {
