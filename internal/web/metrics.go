@@ -46,7 +46,7 @@ func newMetrics(s *Server) *serverMetrics {
 	m.registry.MustRegister(m.requests, m.durations, m.shed, m.limited, m.checkIns, m.traces,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "healthcode_http_in_flight",
-			Help: "Requests being served now."}, func() float64 { return float64(len(s.shedder.slots)) }),
+			Help: "Requests being served now."}, func() float64 { return float64(s.shedder.busy()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "healthcode_http_waiting",
 			Help: "Requests waiting for a free slot (the queue)."}, func() float64 { return float64(s.shedder.waiting.Load()) }),
 		sc)
@@ -82,13 +82,28 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// routeMetrics are one route's series, looked up once: the display path
+// answers tens of thousands of requests a second.
+type routeMetrics struct {
+	route    string
+	requests *prometheus.CounterVec
+	ok       prometheus.Counter // the requests answered 200
+	duration prometheus.Observer
+}
+
+func (m *serverMetrics) forRoute(route string) *routeMetrics {
+	return &routeMetrics{route: route, requests: m.requests, ok: m.requests.WithLabelValues(route, "200"),
+		duration: m.durations.WithLabelValues(route)}
+}
+
 // observe records one answered request.
-func (m *serverMetrics) observe(route string, code int, took time.Duration) {
-	if code == 0 {
-		code = http.StatusOK
+func (rm *routeMetrics) observe(code int, took time.Duration) {
+	if code == 0 || code == http.StatusOK {
+		rm.ok.Inc()
+	} else {
+		rm.requests.WithLabelValues(rm.route, strconv.Itoa(code)).Inc()
 	}
-	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-	m.durations.WithLabelValues(route).Observe(took.Seconds())
+	rm.duration.Observe(took.Seconds())
 }
 
 // statusCounter reports statuses by colour and overdue appeals, counted at

@@ -33,38 +33,58 @@ var heavyRoutes = map[string]bool{
 
 // shedder lets at most cap(slots) requests be served at once; a request
 // that finds none free waits up to timeout for one, then is shed.
+//
+// The fast path is one atomic add; only a request that finds the server
+// full takes the channel, which then hands out the slots that free up.
 type shedder struct {
-	slots   chan struct{}
-	timeout time.Duration
-	waiting atomic.Int64
+	max      int64
+	inFlight atomic.Int64
+	freed    chan struct{} // a slot freed while someone waited
+	timeout  time.Duration
+	waiting  atomic.Int64
 }
 
 func newShedder(maxInFlight int, timeout time.Duration) *shedder {
-	return &shedder{slots: make(chan struct{}, maxInFlight), timeout: timeout}
+	return &shedder{max: int64(maxInFlight), freed: make(chan struct{}, maxInFlight), timeout: timeout}
 }
 
 // acquire reports whether the request got a slot; release it with release.
 func (sh *shedder) acquire(r *http.Request) bool {
-	select {
-	case sh.slots <- struct{}{}:
+	if sh.inFlight.Add(1) <= sh.max {
 		return true
-	default:
 	}
-	sh.waiting.Add(1)
+	sh.inFlight.Add(-1)
+	sh.waiting.Add(1) // from now on every release signals
 	defer sh.waiting.Add(-1)
 	t := time.NewTimer(sh.timeout)
 	defer t.Stop()
-	select {
-	case sh.slots <- struct{}{}:
-		return true
-	case <-t.C:
-		return false
-	case <-r.Context().Done():
-		return false
+	for {
+		if sh.inFlight.Add(1) <= sh.max {
+			return true
+		}
+		sh.inFlight.Add(-1)
+		select {
+		case <-sh.freed:
+		case <-t.C:
+			return false
+		case <-r.Context().Done():
+			return false
+		}
 	}
 }
 
-func (sh *shedder) release() { <-sh.slots }
+func (sh *shedder) release() {
+	sh.inFlight.Add(-1)
+	if sh.waiting.Load() > 0 {
+		select {
+		case sh.freed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// busy says how many requests are being served.
+func (sh *shedder) busy() int64 { return sh.inFlight.Load() }
 
 // unshed are the routes served even when the server sheds load: an
 // operator must be able to see what is happening.

@@ -1,7 +1,10 @@
 package web
 
 import (
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -13,7 +16,7 @@ func TestShedding(t *testing.T) {
 	h := newHarness(t)
 	srv := h.Server.Config.Handler.(*Server)
 	srv.shedder = newShedder(1, 10*time.Millisecond)
-	srv.shedder.slots <- struct{}{} // a request that does not finish
+	srv.shedder.inFlight.Add(1) // a request that does not finish
 
 	r := h.do(t, "GET", "/api/v1/rules", "", nil)
 	if r.status != 503 || r.header.Get("Retry-After") != "1" || !strings.Contains(string(r.body), `"code":"unavailable"`) {
@@ -37,7 +40,7 @@ func TestShedding(t *testing.T) {
 	// Password hashing has slots of its own: when they are taken, sign-in
 	// is shed and everything else is served.
 	srv.heavy = newShedder(1, 10*time.Millisecond)
-	srv.heavy.slots <- struct{}{}
+	srv.heavy.inFlight.Add(1)
 	login := map[string]any{"phone": "13900000000", "password": "wrong password"}
 	if r := h.do(t, "POST", "/api/v1/login", "", login); r.status != 503 || r.header.Get("Retry-After") != "1" {
 		t.Errorf("sign-in with the hashing slots taken: %d %v", r.status, r.header)
@@ -153,5 +156,32 @@ func TestMetricsCountRequestsAndStatuses(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestShedderBound: however many requests arrive at once, no more than the
+// bound are served together, and with a long enough wait all are served.
+func TestShedderBound(t *testing.T) {
+	sh := newShedder(4, time.Minute)
+	var peak, now atomic.Int64
+	var wg sync.WaitGroup
+	req := httptest.NewRequest("GET", "/", nil)
+	for range 200 {
+		wg.Go(func() {
+			if !sh.acquire(req) {
+				t.Error("shed with a minute to wait")
+				return
+			}
+			n := now.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			time.Sleep(100 * time.Microsecond)
+			now.Add(-1)
+			sh.release()
+		})
+	}
+	wg.Wait()
+	if peak.Load() > 4 || sh.busy() != 0 {
+		t.Errorf("peak %d served at once (bound 4), %d still counted", peak.Load(), sh.busy())
 	}
 }

@@ -212,10 +212,11 @@ func (s *Server) Routes() []string {
 func (s *Server) handle(rt route) http.Handler {
 	name := rt.method + " " + rt.pattern
 	heavy := heavyRoutes[name]
+	obs := s.metrics.forRoute(name)
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		w := &statusWriter{ResponseWriter: rw}
-		defer func() { s.metrics.observe(name, w.code, time.Since(start)) }()
+		defer func() { obs.observe(w.code, time.Since(start)) }()
 		actor, err := s.authenticate(r)
 		if err != nil && rt.access == public {
 			// A stale cookie must not stop anyone from signing in again or
