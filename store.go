@@ -29,6 +29,7 @@ type Store interface {
 	OverrideService
 	ExportService
 	ChangeFeed
+	LoginGuard
 
 	// CreateResident enrolls r (already validated), filling in ID, Pseudonym
 	// and CreatedAt. passwordHash is empty for a dependent without a login.

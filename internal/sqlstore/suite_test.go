@@ -78,6 +78,7 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"PurgeCheckIns", testPurgeCheckIns},
 		{"CheckInLoad", testCheckInLoad},
 		{"ChangeFeed", testChangeFeed},
+		{"LoginLockout", testLoginLockout},
 		{"Dashboard", testDashboard},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -70,13 +71,18 @@ func TestHeavyRoutesAreRoutes(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	h := newHarness(t)
 	h.Server.Config.Handler.(*Server).routeLimits = map[string]rateLimit{"POST /api/v1/login": {10, time.Minute}}
-	login := map[string]any{"phone": "13900000000", "password": "wrong password"}
+	// Other numbers each time: one number's lockout is TestLoginLockout's.
+	n := 0
+	login := func() map[string]any {
+		n++
+		return map[string]any{"phone": fmt.Sprintf("139%08d", n), "password": "wrong password"}
+	}
 	for i := range 10 {
-		if r := h.do(t, "POST", "/api/v1/login", "", login); r.status != 401 {
+		if r := h.do(t, "POST", "/api/v1/login", "", login()); r.status != 401 {
 			t.Fatalf("sign-in %d: %d %s", i+1, r.status, r.body)
 		}
 	}
-	r := h.do(t, "POST", "/api/v1/login", "", login)
+	r := h.do(t, "POST", "/api/v1/login", "", login())
 	if ra := r.header.Get("Retry-After"); r.status != 429 || (ra != "6" && ra != "7") ||
 		!strings.Contains(string(r.body), "too many requests to POST /api/v1/login: at most 10 a minute") {
 		t.Fatalf("the 11th sign-in in a minute: %d %v %s", r.status, r.header, r.body)
@@ -86,10 +92,10 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("rules: %d", r.status)
 	}
 	h.clock.advance(6 * time.Second)
-	if r := h.do(t, "POST", "/api/v1/login", "", login); r.status != 401 {
+	if r := h.do(t, "POST", "/api/v1/login", "", login()); r.status != 401 {
 		t.Errorf("6 s later: %d %s", r.status, r.body)
 	}
-	if r := h.do(t, "POST", "/api/v1/login", "", login); r.status != 429 {
+	if r := h.do(t, "POST", "/api/v1/login", "", login()); r.status != 429 {
 		t.Errorf("and then again at once: %d", r.status)
 	}
 	if m := h.do(t, "GET", "/metrics", "", nil); !strings.Contains(string(m.body), `healthcode_http_rate_limited_total{route="POST /api/v1/login"} 2`) {
@@ -183,5 +189,37 @@ func TestShedderBound(t *testing.T) {
 	wg.Wait()
 	if peak.Load() > 4 || sh.busy() != 0 {
 		t.Errorf("peak %d served at once (bound 4), %d still counted", peak.Load(), sh.busy())
+	}
+}
+
+// TestLoginLockout: after five wrong passwords the sixth locks the number
+// for a minute, even for the right password, and the lockout ends.
+func TestLoginLockout(t *testing.T) {
+	h := newHarness(t)
+	e := enrollment()
+	if r := h.do(t, "POST", "/api/v1/residents", "", e); r.status != 201 {
+		t.Fatal(r.status)
+	}
+	wrong := map[string]any{"phone": e["phone"], "password": "not the password"}
+	right := map[string]any{"phone": e["phone"], "password": e["password"]}
+	for i := range 5 {
+		if r := h.do(t, "POST", "/api/v1/login", "", wrong); r.status != 401 {
+			t.Fatalf("wrong password %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	r := h.do(t, "POST", "/api/v1/login", "", wrong)
+	if r.status != 429 || !strings.Contains(string(r.body), "sign-in is locked") || r.header.Get("Retry-After") == "" {
+		t.Fatalf("the 6th wrong password: %d %v %s", r.status, r.header, r.body)
+	}
+	if r := h.do(t, "POST", "/api/v1/login", "", right); r.status != 429 {
+		t.Errorf("the right password during the lockout: %d", r.status)
+	}
+	h.clock.advance(61 * time.Second)
+	if r := h.do(t, "POST", "/api/v1/login", "", right); r.status != 200 {
+		t.Errorf("the right password after the lockout: %d %s", r.status, r.body)
+	}
+	// The count starts again.
+	if r := h.do(t, "POST", "/api/v1/login", "", wrong); r.status != 401 {
+		t.Errorf("a wrong password after a success: %d", r.status)
 	}
 }

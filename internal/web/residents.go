@@ -191,16 +191,34 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *healthcode.Act
 	if err := p.Err("invalid sign-in"); err != nil {
 		return err
 	}
-	wrong := healthcode.Errorf(healthcode.EUNAUTHORIZED, "phone number or password is wrong")
-	res, hash, err := s.store.FindLogin(r.Context(), req.Phone)
+	ctx := r.Context()
+	if until, err := s.store.LoginLockedUntil(ctx, req.Phone); err != nil {
+		return err
+	} else if wait := until.Sub(s.clock.Now()); wait > 0 {
+		return lockedOut(w, wait)
+	}
+	wrong := func() error {
+		until, err := s.store.LoginFailed(ctx, req.Phone)
+		if err != nil {
+			return err
+		}
+		if wait := until.Sub(s.clock.Now()); wait > 0 {
+			return lockedOut(w, wait)
+		}
+		return healthcode.Errorf(healthcode.EUNAUTHORIZED, "phone number or password is wrong")
+	}
+	res, hash, err := s.store.FindLogin(ctx, req.Phone)
 	if healthcode.ErrorCode(err) == healthcode.ENOTFOUND {
 		secure.CheckPassword(s.dummyHash(), req.Password) // same work whether or not the phone exists
-		return wrong
+		return wrong()
 	} else if err != nil {
 		return err
 	}
 	if !secure.CheckPassword(hash, req.Password) {
-		return wrong
+		return wrong()
+	}
+	if err := s.store.LoginSucceeded(ctx, req.Phone); err != nil {
+		return err
 	}
 	secret, sum, err := secure.NewSecret(sessionPrefix)
 	if err != nil {
@@ -215,6 +233,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *healthcode.Act
 		HttpOnly: true, Secure: s.cfg.SecureCookie, SameSite: http.SameSiteLaxMode})
 	writeJSON(w, http.StatusOK, map[string]any{"token": secret, "resident_id": res.ID, "expires_at": timeString(sess.ExpiresAt)})
 	return nil
+}
+
+// lockedOut refuses a sign-in during a lockout (healthcode.LockoutAfter).
+func lockedOut(w http.ResponseWriter, wait time.Duration) error {
+	secs := int(wait.Seconds()) + 1
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	return healthcode.Errorf(healthcode.ETOOMANY, "too many wrong passwords for this phone number: sign-in is locked for %d more seconds", secs)
 }
 
 // dummyHash is checked when a phone is unknown so that timing does not tell

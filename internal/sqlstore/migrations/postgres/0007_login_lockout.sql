@@ -1,0 +1,11 @@
+-- healthcode schema (PostgreSQL): failed sign-ins per phone number, for the
+-- lockout that backs off (sqlstore.LoginFailed). Keyed by the phone's blind
+-- index, as residents are, so the table holds no phone number; a row exists
+-- for unknown numbers too, so that a lockout does not tell whether a number
+-- is registered.
+CREATE TABLE login_failures (
+    phone_idx    BYTEA  PRIMARY KEY,
+    failures     INTEGER NOT NULL,
+    locked_until BIGINT NOT NULL, -- unix micros; 0 when not locked
+    updated_at   BIGINT NOT NULL
+);
