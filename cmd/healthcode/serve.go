@@ -33,6 +33,7 @@ type serveConfig struct {
 	CodeLifetime time.Duration
 	LogLevel     string
 	SecureCookie bool
+	HSTS         time.Duration
 	PublicURL    string
 
 	WebhookURL     string
@@ -65,6 +66,9 @@ func (c *serveConfig) validate() error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return usageError("--log-level must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	if c.HSTS < 0 || (c.HSTS > 0 && c.HSTS < time.Hour) {
+		return usageError("--hsts must be 0 (off) or at least 1h, not %s", c.HSTS)
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 100_000 {
 		return usageError("--max-in-flight must be between 1 and 100000, not %d", c.MaxInFlight)
@@ -114,6 +118,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&cfg.CodeLifetime, "code-lifetime", 5*time.Minute, "how long a phone code is valid")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&cfg.SecureCookie, "secure-cookie", false, "mark the session cookie Secure (set when served over HTTPS)")
+	fs.DurationVar(&cfg.HSTS, "hsts", 0, "send Strict-Transport-Security with this max-age, e.g. 8760h (only when served over HTTPS for good)")
 	fs.StringVar(&cfg.CJKFont, "cjk-font", "", "a TrueType font with Chinese glyphs for printed paper codes (default: look for Debian's fonts-droid-fallback)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "how phones reach this server, e.g. https://hc.example.gov.cn (default http://ADDR); place codes encode it")
 	cfg.Retain.register(fs)
@@ -204,7 +209,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	srv := web.New(web.Config{Region: cfg.Region, RegionName: cfg.RegionName, Location: loc, CodeLifetime: cfg.CodeLifetime,
-		SecureCookie: cfg.SecureCookie, PublicURL: publicURL, AppealDeadline: cfg.AppealDeadline, ProximityByType: cfg.proximity,
+		SecureCookie: cfg.SecureCookie, HSTS: cfg.HSTS, PublicURL: publicURL, AppealDeadline: cfg.AppealDeadline, ProximityByType: cfg.proximity,
 		MaxInFlight: cfg.MaxInFlight, QueueTimeout: cfg.QueueTimeout, CJKFont: cfg.CJKFont}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
 		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log, Dashboard: db})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,

@@ -223,3 +223,15 @@ func TestLoginLockout(t *testing.T) {
 		t.Errorf("a wrong password after a success: %d", r.status)
 	}
 }
+
+func TestHSTS(t *testing.T) {
+	h := newHarness(t)
+	if r := h.do(t, "GET", "/healthz", "", nil); r.header.Get("Strict-Transport-Security") != "" {
+		t.Errorf("HSTS sent by default: %q", r.header.Get("Strict-Transport-Security"))
+	}
+	srv := h.Server.Config.Handler.(*Server)
+	srv.hsts = New(Config{HSTS: 365 * 24 * time.Hour}, Deps{}).hsts
+	if r := h.do(t, "GET", "/healthz", "", nil); r.header.Get("Strict-Transport-Security") != "max-age=31536000; includeSubDomains" {
+		t.Errorf("HSTS: %q", r.header.Get("Strict-Transport-Security"))
+	}
+}

@@ -6,6 +6,7 @@ package web
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -28,7 +29,11 @@ type Config struct {
 	CodeLifetime time.Duration  // how long a phone code is valid
 	SessionTTL   time.Duration  // how long a resident stays signed in
 	SecureCookie bool           // set the Secure flag on the session cookie
-	PublicURL    string         // how phones reach this server, e.g. https://hc.example.gov.cn; place codes encode it
+	// HSTS, when not 0, sends Strict-Transport-Security with this max-age:
+	// browsers then use only HTTPS for the site. Set it only when the site is
+	// served over HTTPS for good.
+	HSTS      time.Duration
+	PublicURL string // how phones reach this server, e.g. https://hc.example.gov.cn; place codes encode it
 	// AppealDeadline is how long reviewers have to decide an appeal
 	// (default healthcode.DefaultAppealDeadline).
 	AppealDeadline time.Duration
@@ -64,6 +69,7 @@ type Server struct {
 	limits      limiter
 	routeLimits map[string]rateLimit // defaultRouteLimits; tests lower them
 	metrics     *serverMetrics       // metrics.go
+	hsts        []string             // the Strict-Transport-Security value, if any
 	routes      []route
 	reads       map[string]readPolicy // the protected reads, by "METHOD pattern"
 	mux         *http.ServeMux
@@ -122,6 +128,9 @@ func New(cfg Config, d Deps) *Server {
 		shedder: newShedder(cfg.MaxInFlight, cfg.QueueTimeout), heavy: newShedder(runtime.GOMAXPROCS(0), cfg.QueueTimeout),
 		routeLimits: defaultRouteLimits, dashboard: d.Dashboard}
 	s.metrics = newMetrics(s)
+	if cfg.HSTS > 0 {
+		s.hsts = []string{fmt.Sprintf("max-age=%d; includeSubDomains", int64(cfg.HSTS.Seconds()))}
+	}
 	if d.Store != nil { // the OpenAPI tests make a server without one
 		d.Store.Subscribe(s.cache.apply)
 	}
@@ -152,6 +161,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	for k, v := range securityHeaders {
 		h[k] = v
+	}
+	if s.hsts != nil {
+		h["Strict-Transport-Security"] = s.hsts
 	}
 	if !unshed[r.URL.Path] {
 		if !s.shedder.acquire(r) {
