@@ -21,6 +21,7 @@ const usage = `healthcode: a health-code platform for a public-health authority.
 Usage:
   healthcode serve   [--addr ADDR] [--data DIR] [--db URL] [--region CODE] [--region-name NAME]
   healthcode token create --role ROLE [--name NAME] [--data DIR] [--db URL]
+  healthcode token revoke --token SECRET | --id ID [--data DIR] [--db URL]
   healthcode verify --trust FILE|URL [--status-list FILE|URL] [--at RFC3339] PAYLOAD|IMAGE.png
   healthcode checkpoint --server URL --token T --venue ID [--state DIR]   (codes on stdin, one per line)
   healthcode trace --case ID [--depth 1|2] [--purpose WHY] [--data DIR] [--db URL]
@@ -93,10 +94,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "serve":
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "token":
-		if len(rest) == 0 || rest[0] != "create" {
-			return usageError("usage: healthcode token create --role ROLE [--name NAME]")
+		switch {
+		case len(rest) > 0 && rest[0] == "create":
+			return runTokenCreate(ctx, rest[1:], getenv, stdout, stderr)
+		case len(rest) > 0 && rest[0] == "revoke":
+			return runTokenRevoke(ctx, rest[1:], getenv, stdout, stderr)
 		}
-		return runTokenCreate(ctx, rest[1:], getenv, stdout, stderr)
+		return usageError("usage: healthcode token create --role ROLE [--name NAME] | healthcode token revoke --token SECRET|--id ID")
 	case "verify":
 		return runVerify(ctx, rest, getenv, stdout, stderr)
 	case "checkpoint":

@@ -86,3 +86,41 @@ func (v *venueList) Set(s string) error {
 	*v = append(*v, id)
 	return nil
 }
+
+// runTokenRevoke revokes an API token, named by its secret (what a lost or
+// stolen device held) or its id; every server process stops accepting it at
+// once (the change feed).
+func runTokenRevoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var st storageConfig
+	var secret string
+	var id int64
+	fs := flag.NewFlagSet("token revoke", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	st.register(fs)
+	fs.StringVar(&secret, "token", "", "the token's secret (hct_...): prefer HEALTHCODE_TOKEN_FILE")
+	fs.Int64Var(&id, "id", 0, "the token's id")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if (secret == "") == (id == 0) {
+		return usageError("give exactly one of --token SECRET and --id ID")
+	}
+	ctx = healthcode.ContextWithActor(ctx, healthcode.OperatorActor("token revoke"))
+	db, _, err := st.openStore(ctx, healthcode.SystemClock, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if secret != "" {
+		tok, err := db.FindAPIToken(ctx, secure.HashSecret(strings.TrimSpace(secret)))
+		if err != nil {
+			return fmt.Errorf("no unrevoked token has this secret: %w", err)
+		}
+		id = tok.ID
+	}
+	if err := db.RevokeAPIToken(ctx, id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "token %d revoked\n", id)
+	return nil
+}
