@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,11 +90,41 @@ func loadOrCreateFile(path string, make func() ([]byte, error)) (data []byte, cr
 	return data, true, f.Close()
 }
 
-// loadDataKey reads the personal-data key (hex), generating it on first start.
+// dataKeyPath is the file of the personal-data key.
+func (c *storageConfig) dataKeyPath() string {
+	if c.DataKeyFile != "" {
+		return c.DataKeyFile
+	}
+	return filepath.Join(c.DataDir, "data.key")
+}
+
+// parseDataKey reads a data key file: the key in hex, after "ID:" with the
+// key id written into ciphertexts (a file without it is key id 1, the first
+// key).
+func parseDataKey(path string, data []byte) (*secure.Cipher, error) {
+	text := strings.TrimSpace(string(data))
+	id := 1
+	if before, after, ok := strings.Cut(text, ":"); ok {
+		n, err := strconv.Atoi(before)
+		if err != nil || n < 1 || n > 255 {
+			return nil, fmt.Errorf("data key %s: the key id before ':' must be 1 to 255", path)
+		}
+		id, text = n, after
+	}
+	key, err := hex.DecodeString(text)
+	if err != nil || len(key) != secure.KeySize {
+		return nil, fmt.Errorf("data key %s must hold %d bytes as hex", path, secure.KeySize)
+	}
+	return secure.NewCipher(key, byte(id))
+}
+
+// loadDataKey reads the personal-data key (hex), generating it on first
+// start. It refuses while a key rotation is unfinished: the data is then
+// partly under each key.
 func (c *storageConfig) loadDataKey() (*secure.Cipher, error) {
-	path := c.DataKeyFile
-	if path == "" {
-		path = filepath.Join(c.DataDir, "data.key")
+	path := c.dataKeyPath()
+	if _, err := os.Stat(path + ".new"); err == nil {
+		return nil, fmt.Errorf("a data-key rotation is unfinished (%s.new exists): run `healthcode keys rotate-data-key` again to finish it", path)
 	}
 	data, _, err := loadOrCreateFile(path, func() ([]byte, error) {
 		if c.DataKeyFile != "" {
@@ -108,11 +139,7 @@ func (c *storageConfig) loadDataKey() (*secure.Cipher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data key: %w", err)
 	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(data)))
-	if err != nil || len(key) != secure.KeySize {
-		return nil, fmt.Errorf("data key %s must hold %d bytes as hex", path, secure.KeySize)
-	}
-	return secure.NewCipher(key, 1)
+	return parseDataKey(path, data)
 }
 
 // loadPlaceKey reads the secret that keys place-code tags, generating it on
