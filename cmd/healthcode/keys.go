@@ -86,6 +86,11 @@ func runRotateDataKey(ctx context.Context, args []string, getenv func(string) st
 	if err != nil {
 		return fmt.Errorf("rotation interrupted after %d residents (run the command again to finish): %w", n, err)
 	}
+	for _, name := range sealedFiles {
+		if err := reseal(filepath.Join(st.DataDir, name+".sealed"), old, next); err != nil {
+			return fmt.Errorf("rotation interrupted (run the command again to finish): %w", err)
+		}
+	}
 	previous := fmt.Sprintf("%s.previous-%s", path, time.Now().UTC().Format("20060102T150405Z"))
 	if err := os.Rename(path, previous); err != nil {
 		return err
@@ -139,4 +144,31 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// reseal re-seals a sealed key file from old to next, atomically; a file
+// already under next (an earlier run got that far) is left alone.
+func reseal(path string, old, next *secure.Cipher) error {
+	enc, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	data, err := openSealed(old, path, enc)
+	if err != nil {
+		if _, errNext := openSealed(next, path, enc); errNext == nil {
+			return nil
+		}
+		return err
+	}
+	tmp := path + ".tmp"
+	os.Remove(tmp)
+	if err := writeFileSynced(tmp, sealFile(next, path, data)); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
 }

@@ -16,7 +16,7 @@ import (
 func TestRotateDataKeyCommand(t *testing.T) {
 	dir := t.TempDir()
 	ts := startServerAt(t, dir, "127.0.0.1:0")
-	tok, _ := enrollWithCode(t, ts, 7)
+	tok, before0 := enrollWithCode(t, ts, 7)
 	var before map[string]any
 	ts.call(t, "GET", "/api/v1/me", tok, nil, 200, &before)
 	ts.stop()
@@ -50,11 +50,29 @@ func TestRotateDataKeyCommand(t *testing.T) {
 		t.Error("the old key was not kept as it was")
 	}
 
+	// The key files are sealed under the data key: no plaintext copy, and
+	// the sealed signing key opens with the new data key only.
+	for _, name := range sealedFiles {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s is on disk in plaintext", name)
+		}
+		enc, err := os.ReadFile(filepath.Join(dir, name+".sealed"))
+		if err != nil || !strings.HasPrefix(string(enc), sealedPrefix) {
+			t.Errorf("%s.sealed: %v %.40q", name, err, enc)
+		}
+	}
 	ts = startServerAt(t, dir, "127.0.0.1:0")
 	var login struct{ Token string }
 	ts.call(t, "POST", "/api/v1/login", "", map[string]string{"phone": "13700000007", "password": "long enough"}, 200, &login)
 	var after map[string]any
 	ts.call(t, "GET", "/api/v1/me", login.Token, nil, 200, &after)
+	// The same signing key signs after the rotation: the old code verifies
+	// against the new server's trust list.
+	var v struct{ Valid bool }
+	ts.call(t, "POST", "/api/v1/verify", "", map[string]string{"payload": before0}, 200, &v)
+	if !v.Valid {
+		t.Error("a code signed before the rotation does not verify after it")
+	}
 	if before["name"] != "王小明" || before["name"] != after["name"] || before["id_number"] != after["id_number"] || before["phone"] != after["phone"] {
 		t.Errorf("profile before %v, after %v", before, after)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -147,7 +148,7 @@ func (c *storageConfig) loadDataKey() (*secure.Cipher, error) {
 // signing key does not invalidate the place codes printed on every door.
 func (c *storageConfig) loadPlaceKey() ([]byte, error) {
 	path := filepath.Join(c.DataDir, "place-code.key")
-	data, _, err := loadOrCreateFile(path, func() ([]byte, error) {
+	data, err := c.loadOrCreateSealed(path, func() ([]byte, error) {
 		k := make([]byte, 32)
 		if _, err := rand.Read(k); err != nil {
 			return nil, err
@@ -170,10 +171,11 @@ type signingKey struct {
 	created time.Time
 }
 
-// loadSigningKey reads DATA/signing-key.pem, generating it on first start.
+// loadSigningKey reads the region's signing key (DATA/signing-key.pem,
+// kept sealed under the data key), generating it on first start.
 func (c *storageConfig) loadSigningKey(now time.Time) (*signingKey, error) {
 	path := filepath.Join(c.DataDir, "signing-key.pem")
-	data, _, err := loadOrCreateFile(path, func() ([]byte, error) {
+	data, err := c.loadOrCreateSealed(path, func() ([]byte, error) {
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			return nil, err
@@ -229,4 +231,70 @@ func (c *storageConfig) openStore(ctx context.Context, clock healthcode.Clock, l
 		return nil, nil, fmt.Errorf("publish rule set: %w", err)
 	}
 	return db, engine, nil
+}
+
+// sealedFiles are the key files kept sealed under the data key, as PATH.sealed.
+var sealedFiles = []string{"signing-key.pem", "place-code.key"}
+
+// sealedPrefix starts a sealed key file; the rest is the base64 of
+// secure.Cipher.Seal of the key file's bytes, with the file's name as context.
+const sealedPrefix = "healthcode-sealed-v1:"
+
+// loadOrCreateSealed returns the contents of the key file path, which is
+// kept on disk sealed under the data key as path.sealed, so that a copy of
+// the data directory without the data key holds no usable key. A plaintext
+// file from an older version is sealed and removed; a missing one is made.
+func (c *storageConfig) loadOrCreateSealed(path string, make func() ([]byte, error)) ([]byte, error) {
+	cipher, err := c.loadDataKey()
+	if err != nil {
+		return nil, err
+	}
+	sealed := path + ".sealed"
+	if enc, err := os.ReadFile(sealed); err == nil {
+		return openSealed(cipher, sealed, enc)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if data, err = make(); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	err = writeFileSynced(sealed, sealFile(cipher, sealed, data))
+	if errors.Is(err, fs.ErrExist) { // another process sealed it first: use theirs
+		enc, err := os.ReadFile(sealed)
+		if err != nil {
+			return nil, err
+		}
+		return openSealed(cipher, sealed, enc)
+	} else if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return data, nil
+}
+
+func sealFile(cipher *secure.Cipher, path string, data []byte) []byte {
+	return []byte(sealedPrefix + base64.StdEncoding.EncodeToString(cipher.Seal(string(data), filepath.Base(path))) + "\n")
+}
+
+func openSealed(cipher *secure.Cipher, path string, enc []byte) ([]byte, error) {
+	text, ok := strings.CutPrefix(strings.TrimSpace(string(enc)), sealedPrefix)
+	if !ok {
+		return nil, fmt.Errorf("%s is not a sealed key file", path)
+	}
+	raw, err := base64.StdEncoding.DecodeString(text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	data, err := cipher.Open(raw, filepath.Base(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s cannot be opened with this data key: %w", path, err)
+	}
+	return []byte(data), nil
 }
