@@ -175,7 +175,8 @@ func TestAuthorization(t *testing.T) {
 	h := newHarness(t)
 	srv := New(Config{}, Deps{})
 	residentID, residentTok := h.resident(t)
-	callers := map[string]string{"anonymous": "", "resident": residentTok}
+	_, otherTok := h.resident(t) // another resident, neither the first nor their guardian
+	callers := map[string]string{"anonymous": "", "resident": residentTok, "another resident": otherTok}
 	for role, tok := range h.tokens {
 		callers[string(role)] = tok
 	}
@@ -188,7 +189,11 @@ func TestAuthorization(t *testing.T) {
 				case public:
 					allowed = true
 				case resident:
-					allowed = name == "resident"
+					// A resident route names its subject by {id} or is the
+					// caller's own (/me/...): another resident may call the
+					// latter, and for the former is told "not found", so that
+					// ids cannot be probed.
+					allowed = name == "resident" || (name == "another resident" && !strings.Contains(rt.pattern, "{id}"))
 				case roles:
 					for _, r := range rt.roles {
 						allowed = allowed || string(r) == name
@@ -201,7 +206,7 @@ func TestAuthorization(t *testing.T) {
 				if rt.pattern == "/api/v1/logout" || rt.pattern == "/signout" {
 					// Signing out as the shared resident would end its session for
 					// the other subtests: use a session of its own.
-					if name == "resident" {
+					if name == "resident" || name == "another resident" {
 						_, tok = h.resident(t)
 					}
 				}
@@ -212,8 +217,11 @@ func TestAuthorization(t *testing.T) {
 				}
 				if !allowed {
 					want := 403
-					if name == "anonymous" {
+					switch {
+					case name == "anonymous":
 						want = 401
+					case name == "another resident" && rt.access == resident:
+						want = 404
 					}
 					if r.status != want {
 						t.Errorf("got %d, want %d: %s", r.status, want, r.body)
