@@ -174,6 +174,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	interopKey, dsc, err := cfg.loadInteropKey(cfg.RegionName, clock.Now())
+	if err != nil {
+		return err
+	}
 	list := &trust.List{Issuer: cfg.Region, IssuedAt: clock.Now().UTC().Truncate(time.Second), Keys: []trust.Entry{
 		trust.NewEntry(signer.Public(), cfg.Region, cfg.RegionName, key.created, key.created.AddDate(2, 0, 0)),
 	}}
@@ -211,7 +215,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	srv := web.New(web.Config{Region: cfg.Region, RegionName: cfg.RegionName, Location: loc, CodeLifetime: cfg.CodeLifetime,
 		SecureCookie: cfg.SecureCookie, HSTS: cfg.HSTS, PublicURL: publicURL, AppealDeadline: cfg.AppealDeadline, ProximityByType: cfg.proximity,
 		MaxInFlight: cfg.MaxInFlight, QueueTimeout: cfg.QueueTimeout, CJKFont: cfg.CJKFont}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
-		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log, Dashboard: db})
+		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log, Dashboard: db,
+		InteropKey: interopKey, DSC: dsc})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

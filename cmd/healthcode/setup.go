@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
@@ -20,6 +23,7 @@ import (
 	"time"
 
 	"healthcode"
+	"healthcode/internal/interop/dcc"
 	"healthcode/internal/rules"
 	"healthcode/internal/secure"
 	"healthcode/internal/sqlstore"
@@ -234,7 +238,7 @@ func (c *storageConfig) openStore(ctx context.Context, clock healthcode.Clock, l
 }
 
 // sealedFiles are the key files kept sealed under the data key, as PATH.sealed.
-var sealedFiles = []string{"signing-key.pem", "place-code.key"}
+var sealedFiles = []string{"signing-key.pem", "place-code.key", "interop-key.pem"}
 
 // sealedPrefix starts a sealed key file; the rest is the base64 of
 // secure.Cipher.Seal of the key file's bytes, with the file's name as context.
@@ -297,4 +301,56 @@ func openSealed(cipher *secure.Cipher, path string, enc []byte) ([]byte, error) 
 		return nil, fmt.Errorf("%s cannot be opened with this data key: %w", path, err)
 	}
 	return []byte(data), nil
+}
+
+// loadInteropKey reads the region's P-256 key for the international
+// certificates (EU DCC, SMART Health Cards), kept sealed under the data key
+// like the signing key, and its self-signed document-signer certificate
+// (DATA/dsc.pem, public), generating both on first start.
+func (c *storageConfig) loadInteropKey(regionName string, now time.Time) (*ecdsa.PrivateKey, *x509.Certificate, error) {
+	data, err := c.loadOrCreateSealed(filepath.Join(c.DataDir, "interop-key.pem"), func() ([]byte, error) {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			return nil, err
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("interop key: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, nil, fmt.Errorf("interop key is not PEM")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("interop key: %w", err)
+	}
+	key, ok := k.(*ecdsa.PrivateKey)
+	if !ok || key.Curve != elliptic.P256() {
+		return nil, nil, fmt.Errorf("interop key is not an EC P-256 key")
+	}
+	certPEM, _, err := loadOrCreateFile(filepath.Join(c.DataDir, "dsc.pem"), func() ([]byte, error) {
+		cert, err := dcc.NewDSC(key, pkix.Name{Country: []string{"CN"}, CommonName: regionName + " DSC"}, now.Add(-time.Hour), now.AddDate(2, 0, 0))
+		if err != nil {
+			return nil, err
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("document signer certificate: %w", err)
+	}
+	cb, _ := pem.Decode(certPEM)
+	if cb == nil {
+		return nil, nil, fmt.Errorf("dsc.pem is not PEM")
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dsc.pem: %w", err)
+	}
+	return key, cert, nil
 }

@@ -5,7 +5,9 @@ package web
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -70,6 +72,7 @@ type Server struct {
 	routeLimits map[string]rateLimit // defaultRouteLimits; tests lower them
 	metrics     *serverMetrics       // metrics.go
 	hsts        []string             // the Strict-Transport-Security value, if any
+	interop     *interop             // certificates.go; nil without an interop key
 	routes      []route
 	reads       map[string]readPolicy // the protected reads, by "METHOD pattern"
 	mux         *http.ServeMux
@@ -92,6 +95,10 @@ type Deps struct {
 	Clock      healthcode.Clock
 	Logger     *slog.Logger
 	Dashboard  healthcode.DashboardService // counts for the authority dashboard; nil shows none
+	// InteropKey and DSC issue the international certificates (EU DCC and
+	// SMART Health Cards); nil for none.
+	InteropKey *ecdsa.PrivateKey
+	DSC        *x509.Certificate
 }
 
 // New returns a server ready to serve.
@@ -133,6 +140,10 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if d.Store != nil { // the OpenAPI tests make a server without one
 		d.Store.Subscribe(s.cache.apply)
+	}
+	var err error
+	if s.interop, err = newInterop(cfg, d.InteropKey, d.DSC); err != nil {
+		panic(err) // wired by cmd/healthcode from keys it made: a mistake there is a bug
 	}
 	site, err := newSite()
 	if err != nil {

@@ -3,8 +3,12 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +22,7 @@ import (
 
 	"healthcode"
 	"healthcode/internal/code"
+	"healthcode/internal/interop/dcc"
 	"healthcode/internal/rules"
 	"healthcode/internal/secure"
 	"healthcode/internal/sqlstore"
@@ -28,6 +33,8 @@ import (
 // behind httptest.
 type harness struct {
 	*httptest.Server
+	interopKey *ecdsa.PrivateKey
+	dsc        *x509.Certificate
 	store  *sqlstore.DB
 	tokens map[healthcode.Role]string
 	clock  *testClock
@@ -83,8 +90,18 @@ func newHarness(t testing.TB) *harness {
 	h.Server = httptest.NewUnstartedServer(nil)
 	h.Server.Start()
 	t.Cleanup(h.Close)
+	interopKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsc, err := dcc.NewDSC(interopKey, pkix.Name{CommonName: "test DSC"}, clock.Now().Add(-time.Hour), clock.Now().AddDate(1, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.interopKey, h.dsc = interopKey, dsc
 	h.Server.Config.Handler = New(Config{Region: "330100", Location: loc, PublicURL: h.URL}, Deps{Store: db, Evaluator: engine,
-		Signer: signer, SigningKey: priv, PlaceKey: bytes.Repeat([]byte{9}, 32), Keys: list, TrustList: signed, Clock: clock, Dashboard: db})
+		Signer: signer, SigningKey: priv, PlaceKey: bytes.Repeat([]byte{9}, 32), Keys: list, TrustList: signed, Clock: clock, Dashboard: db,
+		InteropKey: interopKey, DSC: dsc})
 	for _, role := range healthcode.TokenRoles {
 		secret, hash, _ := secure.NewSecret(tokenPrefix)
 		if err := db.CreateAPIToken(ctx, &healthcode.APIToken{Name: string(role) + " test", Role: role, Hash: hash}); err != nil {
