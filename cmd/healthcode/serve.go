@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,12 +11,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"healthcode"
 	"healthcode/internal/code"
+	"healthcode/internal/interop/dcc"
 	"healthcode/internal/secure"
 	"healthcode/internal/trust"
 	"healthcode/internal/web"
@@ -42,6 +45,7 @@ type serveConfig struct {
 	PurgeInterval  time.Duration
 	MaxInFlight    int
 	QueueTimeout   time.Duration
+	ImportDSC      string // --import-dsc: a file of the foreign DSCs residents may import certificates of
 	Proximity      string // --proximity-by-type, parsed into proximity by validate
 	proximity      map[healthcode.VenueType]time.Duration
 	CJKFont        string
@@ -128,6 +132,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&cfg.PurgeInterval, "purge-interval", time.Hour, "how often the retention job runs (0: never; run healthcode purge instead)")
 	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 256, "requests served at once; past it a request waits at most --queue-timeout, then gets 503")
 	fs.DurationVar(&cfg.QueueTimeout, "queue-timeout", 100*time.Millisecond, "how long a request waits for a turn before it is shed with 503")
+	fs.StringVar(&cfg.ImportDSC, "import-dsc", "", "a file of foreign EU DCC document-signer certificates (PEM or base64 DER) whose certificates residents may import")
 	fs.StringVar(&cfg.Proximity, "proximity-by-type", "", "tracing proximity for venue types, e.g. transit=10m,restaurant=45m (default 30m for all)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
@@ -178,6 +183,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	var importDSCs []*x509.Certificate
+	if cfg.ImportDSC != "" {
+		data, err := os.ReadFile(cfg.ImportDSC)
+		if err != nil {
+			return usageError("--import-dsc: %v", err)
+		}
+		if importDSCs, err = dcc.ParseCertificates(data); err != nil {
+			return usageError("--import-dsc %s: %s", cfg.ImportDSC, healthcode.ErrorMessage(err))
+		}
+	}
 	list := &trust.List{Issuer: cfg.Region, IssuedAt: clock.Now().UTC().Truncate(time.Second), Keys: []trust.Entry{
 		trust.NewEntry(signer.Public(), cfg.Region, cfg.RegionName, key.created, key.created.AddDate(2, 0, 0)),
 	}}
@@ -216,7 +231,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		SecureCookie: cfg.SecureCookie, HSTS: cfg.HSTS, PublicURL: publicURL, AppealDeadline: cfg.AppealDeadline, ProximityByType: cfg.proximity,
 		MaxInFlight: cfg.MaxInFlight, QueueTimeout: cfg.QueueTimeout, CJKFont: cfg.CJKFont}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
 		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log, Dashboard: db,
-		InteropKey: interopKey, DSC: dsc})
+		InteropKey: interopKey, DSC: dsc, ImportDSCs: importDSCs})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -161,4 +162,120 @@ func (s *Server) issueDCC(w http.ResponseWriter, r *http.Request, a *healthcode.
 	writeJSON(w, http.StatusOK, map[string]any{"payload": issued.Payload, "id": issued.ID,
 		"issued_at": timeString(issued.IssuedAt), "expires_at": timeString(issued.ExpiresAt)})
 	return nil
+}
+
+// importRequest is a foreign certificate a resident presents.
+type importRequest struct {
+	Payload string `json:"payload"`
+}
+
+// importCertificate verifies a foreign EU DCC against the DSCs this region
+// trusts (Config.ImportDSCs) and adds its vaccination or test to the
+// resident's record, marked with its source and issuer, so that the rules
+// can use it. The certificate's date of birth must be the resident's.
+func (s *Server) importCertificate(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
+	var req importRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	res, err := s.subject(r, a)
+	if err != nil {
+		return err
+	}
+	if s.importer == nil {
+		return healthcode.Errorf(healthcode.EUNAVAILABLE, "this region trusts no foreign certificate issuers yet (--import-dsc)")
+	}
+	payload := strings.TrimSpace(req.Payload)
+	if !strings.HasPrefix(payload, dcc.Prefix) {
+		return healthcode.Errorf(healthcode.EINVALID, "payload must be an EU Digital COVID Certificate (HC1:...)")
+	}
+	now := s.clock.Now()
+	v := s.importer.Verify(payload, now)
+	if !v.Valid {
+		return healthcode.Errorf(healthcode.EINVALID, "the certificate did not verify: %s", v.Reason)
+	}
+	c := v.Certificate
+	if c.DateOfBirth != res.BirthDate.Format("2006-01-02") {
+		return healthcode.Errorf(healthcode.EINVALID, "the certificate's date of birth (%s) is not the resident's", c.DateOfBirth)
+	}
+	facts, err := s.store.LoadFacts(r.Context(), res.ID)
+	if err != nil {
+		return err
+	}
+	source := func(country, issuer, id string) string {
+		return truncate(fmt.Sprintf("EU DCC %s, %s, %s", id, country, issuer), 120)
+	}
+	var st healthcode.Status
+	var kind string
+	switch {
+	case len(c.Vaccinations) == 1:
+		e := c.Vaccinations[0]
+		day, err := time.ParseInLocation("2006-01-02", e.Date, s.cfg.Location)
+		if err != nil {
+			return healthcode.Errorf(healthcode.EINVALID, "the vaccination date %q is not a date", e.Date)
+		}
+		inst := source(e.Country, e.Issuer, e.ID)
+		for _, old := range facts.Vaccinations {
+			if old.Institution == inst {
+				return healthcode.Errorf(healthcode.ECONFLICT, "this certificate (%s) is already imported", e.ID)
+			}
+		}
+		vac := &healthcode.Vaccination{ResidentID: res.ID, Product: cmp.Or(e.ProductName, e.Product), Dose: e.DoseNumber,
+			SeriesDoses: e.SeriesDoses, Date: day, Institution: inst, RecordedAt: now}
+		if err := vac.Validate(now); err != nil {
+			return err
+		}
+		kind = "vaccination"
+		st, err = s.store.AddVaccination(r.Context(), vac)
+		if err != nil {
+			return err
+		}
+	case len(c.Tests) == 1:
+		e := c.Tests[0]
+		sampled, err := time.Parse(time.RFC3339, e.SampledAt)
+		if err != nil {
+			return healthcode.Errorf(healthcode.EINVALID, "the sample time %q is not a time", e.SampledAt)
+		}
+		t := &healthcode.TestResult{ResidentID: res.ID, SampledAt: sampled, ResultedAt: sampled,
+			Institution: source(e.Country, e.Issuer, e.ID), RecordedAt: now, RecordedBy: "import by " + a.Name}
+		switch e.TestType {
+		case "LP6464-4":
+			t.Type = healthcode.PCR
+		case "LP217198-3":
+			t.Type = healthcode.Antigen
+		default:
+			return healthcode.Errorf(healthcode.EINVALID, "test type %q cannot be imported", e.TestType)
+		}
+		switch e.Result {
+		case "260415000":
+			t.Result = healthcode.Negative
+		case "260373001":
+			t.Result = healthcode.Positive
+		default:
+			return healthcode.Errorf(healthcode.EINVALID, "test result %q cannot be imported", e.Result)
+		}
+		for _, old := range facts.Tests {
+			if old.Institution == t.Institution {
+				return healthcode.Errorf(healthcode.ECONFLICT, "this certificate (%s) is already imported", e.ID)
+			}
+		}
+		if err := t.Validate(now); err != nil {
+			return err
+		}
+		kind = "test"
+		if st, err = s.store.AddTestResult(r.Context(), t); err != nil {
+			return err
+		}
+	default:
+		return healthcode.Errorf(healthcode.EINVALID, "only a certificate of one vaccination or one test can be imported (recovery certificates cannot yet)")
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"imported": kind, "issuer": v.Issuer, "status": statusJSON(res.ID, st)})
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
 }

@@ -2,7 +2,11 @@ package web
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"os"
@@ -11,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"healthcode"
 	"healthcode/internal/interop/dcc"
 	"healthcode/internal/interop/shc"
 )
@@ -101,5 +106,75 @@ func TestCertificates(t *testing.T) {
 	}
 	if r := h.do(t, "GET", "/api/v1/me/certificates/shc?kind=test", login.Token, nil); r.status != 404 {
 		t.Errorf("a test card with no tests: %d", r.status)
+	}
+}
+
+// TestImportCertificate: a traveller's foreign EU DCC, signed by a
+// document signer this region trusts, becomes a fact in their record,
+// marked with its source; once only, for the right person only.
+func TestImportCertificate(t *testing.T) {
+	h := newHarness(t)
+	id, tok := h.resident(t) // born 1985-06-12
+	srv := h.Server.Config.Handler.(*Server)
+	if r := h.do(t, "POST", "/api/v1/me/certificates/import", tok, map[string]string{"payload": "HC1:X"}); r.status != 503 {
+		t.Errorf("import with no trusted issuers: %d %s", r.status, r.body)
+	}
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := h.clock.Now()
+	foreign, err := dcc.NewDSC(key, pkix.Name{Country: []string{"DE"}, CommonName: "a German DSC"}, now.AddDate(-1, 0, 0), now.AddDate(1, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, err := dcc.NewIssuer(dcc.IssuerConfig{Key: key, DSC: foreign, Country: "DE", Authority: "Robert Koch-Institut"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := dcc.Holder{Name: dcc.Name{FamilyName: "Zhang", FamilyNameStandard: "ZHANG", GivenName: "Xiaosan", GivenNameStandard: "XIAOSAN"},
+		DateOfBirth: "1985-06-12"}
+	cert, err := issuer.IssueVaccination(holder, &healthcode.Vaccination{Product: "Comirnaty", Dose: 2, SeriesDoses: 2,
+		Date: now.AddDate(0, -2, 0)}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.importer, err = dcc.NewVerifier([]*x509.Certificate{foreign})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := h.do(t, "POST", "/api/v1/me/certificates/import", tok, map[string]string{"payload": cert.Payload})
+	if r.status != 201 || !strings.Contains(string(r.body), `"imported":"vaccination"`) {
+		t.Fatalf("import: %d %s", r.status, r.body)
+	}
+	f, err := h.store.LoadFacts(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Vaccinations) != 1 || f.Vaccinations[0].Dose != 2 || !strings.Contains(f.Vaccinations[0].Institution, "EU DCC") ||
+		!strings.Contains(f.Vaccinations[0].Institution, "DE") {
+		t.Errorf("the imported fact: %+v", f.Vaccinations)
+	}
+	if r := h.do(t, "POST", "/api/v1/me/certificates/import", tok, map[string]string{"payload": cert.Payload}); r.status != 409 {
+		t.Errorf("importing it again: %d %s", r.status, r.body)
+	}
+
+	// Someone else's certificate, and one from an issuer not trusted here.
+	other := holder
+	other.DateOfBirth = "1990-01-01"
+	theirs, _ := issuer.IssueVaccination(other, &healthcode.Vaccination{Product: "Comirnaty", Dose: 1, SeriesDoses: 2, Date: now.AddDate(0, -1, 0)}, now)
+	if r := h.do(t, "POST", "/api/v1/me/certificates/import", tok, map[string]string{"payload": theirs.Payload}); r.status != 400 ||
+		!strings.Contains(string(r.body), "date of birth") {
+		t.Errorf("someone else's certificate: %d %s", r.status, r.body)
+	}
+	ours, err := srv.interop.dcc.IssueVaccination(holder, &healthcode.Vaccination{Product: "CoronaVac", Dose: 1, SeriesDoses: 2, Date: now.AddDate(0, -1, 0)}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := h.do(t, "POST", "/api/v1/me/certificates/import", tok, map[string]string{"payload": ours.Payload}); r.status != 400 ||
+		!strings.Contains(string(r.body), "did not verify") {
+		t.Errorf("a certificate from an untrusted signer: %d %s", r.status, r.body)
 	}
 }

@@ -112,20 +112,22 @@ type rateLimit struct {
 // the shedder protects capacity, and sign-in has its own per-account
 // lockout.
 var defaultRouteLimits = map[string]rateLimit{
-	"POST /api/v1/login":                          {120, time.Minute},
-	"POST /api/v1/residents":                      {60, time.Minute},
-	"POST /api/v1/me/dependents":                  {10, time.Minute},
-	"POST /api/v1/cases/{id}/trace":               {60, time.Minute},
-	"POST /api/v1/cases/{id}/designate":           {60, time.Minute},
-	"GET /api/v1/me/export":                       {10, time.Minute},
-	"GET /api/v1/residents/{id}/export":           {10, time.Minute},
-	"GET /api/v1/audit/verify":                    {10, time.Minute},
-	"GET /api/v1/me/certificates/shc":             {30, time.Minute},
-	"GET /api/v1/me/certificates/dcc":             {30, time.Minute},
-	"GET /api/v1/residents/{id}/certificates/shc": {30, time.Minute},
-	"GET /api/v1/residents/{id}/certificates/dcc": {30, time.Minute},
-	"POST /api/v1/verify":                         {600, time.Minute},
-	"GET /api/v1/venues/{id}/place-code.png":      {120, time.Minute},
+	"POST /api/v1/login":                              {120, time.Minute},
+	"POST /api/v1/residents":                          {60, time.Minute},
+	"POST /api/v1/me/dependents":                      {10, time.Minute},
+	"POST /api/v1/cases/{id}/trace":                   {60, time.Minute},
+	"POST /api/v1/cases/{id}/designate":               {60, time.Minute},
+	"GET /api/v1/me/export":                           {10, time.Minute},
+	"GET /api/v1/residents/{id}/export":               {10, time.Minute},
+	"GET /api/v1/audit/verify":                        {10, time.Minute},
+	"GET /api/v1/me/certificates/shc":                 {30, time.Minute},
+	"GET /api/v1/me/certificates/dcc":                 {30, time.Minute},
+	"GET /api/v1/residents/{id}/certificates/shc":     {30, time.Minute},
+	"GET /api/v1/residents/{id}/certificates/dcc":     {30, time.Minute},
+	"POST /api/v1/me/certificates/import":             {30, time.Minute},
+	"POST /api/v1/residents/{id}/certificates/import": {30, time.Minute},
+	"POST /api/v1/verify":                             {600, time.Minute},
+	"GET /api/v1/venues/{id}/place-code.png":          {120, time.Minute},
 }
 
 type bucket struct {

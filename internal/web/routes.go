@@ -22,6 +22,8 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/me/certificates/shc", resident, nil, "A SMART Health Card of your vaccinations or tests", s.issueSHC},
 		{"GET", "/api/v1/me/certificates/dcc", resident, nil, "An EU Digital COVID Certificate of your latest vaccination, test or recovery", s.issueDCC},
 		{"GET", "/api/v1/residents/{id}/certificates/shc", resident, nil, "A dependent's SMART Health Card", s.issueSHC},
+		{"POST", "/api/v1/me/certificates/import", resident, nil, "Import a foreign EU Digital COVID Certificate into your record", s.importCertificate},
+		{"POST", "/api/v1/residents/{id}/certificates/import", resident, nil, "Import a dependent's foreign EU Digital COVID Certificate", s.importCertificate},
 		{"GET", "/api/v1/residents/{id}/certificates/dcc", resident, nil, "A dependent's EU Digital COVID Certificate", s.issueDCC},
 		{"GET", "/api/v1/openapi.json", public, nil, "This API's OpenAPI document", s.openapi},
 		{"GET", "/.well-known/healthcode/trust-list", public, nil, "The region's signed trust list", s.getTrustList},

@@ -19,6 +19,7 @@ import (
 
 	"healthcode"
 	"healthcode/internal/code"
+	"healthcode/internal/interop/dcc"
 	"healthcode/internal/paperpdf"
 	"healthcode/internal/secure"
 )
@@ -73,6 +74,7 @@ type Server struct {
 	metrics     *serverMetrics       // metrics.go
 	hsts        []string             // the Strict-Transport-Security value, if any
 	interop     *interop             // certificates.go; nil without an interop key
+	importer    *dcc.Verifier        // foreign certificates residents may import; nil for none
 	routes      []route
 	reads       map[string]readPolicy // the protected reads, by "METHOD pattern"
 	mux         *http.ServeMux
@@ -99,6 +101,9 @@ type Deps struct {
 	// SMART Health Cards); nil for none.
 	InteropKey *ecdsa.PrivateKey
 	DSC        *x509.Certificate
+	// ImportDSCs are the foreign document signers whose EU DCCs residents
+	// may import into their records; none for no import.
+	ImportDSCs []*x509.Certificate
 }
 
 // New returns a server ready to serve.
@@ -144,6 +149,11 @@ func New(cfg Config, d Deps) *Server {
 	var err error
 	if s.interop, err = newInterop(cfg, d.InteropKey, d.DSC); err != nil {
 		panic(err) // wired by cmd/healthcode from keys it made: a mistake there is a bug
+	}
+	if len(d.ImportDSCs) > 0 {
+		if s.importer, err = dcc.NewVerifier(d.ImportDSCs); err != nil {
+			panic(err) // cmd/healthcode parsed them: a mistake there is a bug
+		}
 	}
 	site, err := newSite()
 	if err != nil {
