@@ -28,6 +28,7 @@ Usage:
   healthcode purge [--retain-checkins 28d ...] [--end-of-emergency] [--data DIR] [--db URL]
   healthcode audit verify [--data DIR] [--db URL]
   healthcode loadgen --residents N --venues V --days D --checkins-per-day K --seed S [--data DIR] [--db URL]
+  healthcode trust add FILE|URL | trust list [--data DIR] [--db URL]   (regions whose codes are accepted)
   healthcode keys rotate-data-key [--data DIR] [--db URL]   (servers stopped)
   healthcode backup --to FILE [--data DIR]   (SQLite, online; PostgreSQL: pg_dump)
   healthcode version
@@ -114,6 +115,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runPurge(ctx, rest, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, rest, getenv, stdout, stderr)
+	case "trust":
+		return runTrust(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		if len(rest) == 0 || rest[0] != "rotate-data-key" {
 			return usageError("usage: healthcode keys rotate-data-key [--data DIR] [--db URL] [--data-key-file FILE]")

@@ -46,6 +46,7 @@ type serveConfig struct {
 	MaxInFlight    int
 	QueueTimeout   time.Duration
 	ImportDSC      string // --import-dsc: a file of the foreign DSCs residents may import certificates of
+	TrustRefresh   time.Duration
 	Proximity      string // --proximity-by-type, parsed into proximity by validate
 	proximity      map[healthcode.VenueType]time.Duration
 	CJKFont        string
@@ -73,6 +74,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.HSTS < 0 || (c.HSTS > 0 && c.HSTS < time.Hour) {
 		return usageError("--hsts must be 0 (off) or at least 1h, not %s", c.HSTS)
+	}
+	if c.TrustRefresh < 100*time.Millisecond || c.TrustRefresh > 24*time.Hour {
+		return usageError("--trust-refresh must be between 100ms and 24h, not %s", c.TrustRefresh)
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 100_000 {
 		return usageError("--max-in-flight must be between 1 and 100000, not %d", c.MaxInFlight)
@@ -132,6 +136,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&cfg.PurgeInterval, "purge-interval", time.Hour, "how often the retention job runs (0: never; run healthcode purge instead)")
 	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 256, "requests served at once; past it a request waits at most --queue-timeout, then gets 503")
 	fs.DurationVar(&cfg.QueueTimeout, "queue-timeout", 100*time.Millisecond, "how long a request waits for a turn before it is shed with 503")
+	fs.DurationVar(&cfg.TrustRefresh, "trust-refresh", 10*time.Minute, "how often the trusted peers' trust lists are fetched again (ETag)")
 	fs.StringVar(&cfg.ImportDSC, "import-dsc", "", "a file of foreign EU DCC document-signer certificates (PEM or base64 DER) whose certificates residents may import")
 	fs.StringVar(&cfg.Proximity, "proximity-by-type", "", "tracing proximity for venue types, e.g. transit=10m,restaurant=45m (default 30m for all)")
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -232,6 +237,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxInFlight: cfg.MaxInFlight, QueueTimeout: cfg.QueueTimeout, CJKFont: cfg.CJKFont}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
 		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log, Dashboard: db,
 		InteropKey: interopKey, DSC: dsc, ImportDSCs: importDSCs})
+	// The trusted peers' keys, then a refresh of their lists every
+	// --trust-refresh, for as long as the server runs.
+	refreshPeers(ctx, db, srv, log)
+	go func() {
+		t := time.NewTicker(cfg.TrustRefresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				refreshPeers(ctx, db, srv, log)
+			}
+		}
+	}()
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

@@ -6,42 +6,48 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
-func TestRead(t *testing.T) {
-	ctx := context.Background()
+func TestReadIfChanged(t *testing.T) {
+	body := "list v1"
+	var got304 int
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/doc":
-			if r.Header.Get("Accept") != "application/jose" {
-				http.Error(w, "wrong Accept", http.StatusNotAcceptable)
-				return
-			}
-			w.Write([]byte("eyJhbGciOi"))
-		case "/big":
-			w.Write([]byte(strings.Repeat("x", 101)))
-		default:
-			http.NotFound(w, r)
+		tag := `"` + body + `"`
+		w.Header().Set("ETag", tag)
+		if r.Header.Get("If-None-Match") == tag {
+			got304++
+			w.WriteHeader(http.StatusNotModified)
+			return
 		}
+		w.Write([]byte(body))
 	}))
 	defer srv.Close()
-	if got, err := Read(ctx, srv.URL+"/doc", "application/jose", 100); err != nil || string(got) != "eyJhbGciOi" {
-		t.Errorf("URL: %q, %v", got, err)
+	ctx := context.Background()
+	data, tag, changed, err := ReadIfChanged(ctx, srv.URL, "text/plain", 100, "")
+	if err != nil || !changed || string(data) != "list v1" || tag != `"list v1"` {
+		t.Fatalf("first read: %q %q %v %v", data, tag, changed, err)
 	}
-	if _, err := Read(ctx, srv.URL+"/big", "application/jose", 100); err == nil || !strings.Contains(err.Error(), "limit of 100") {
-		t.Errorf("too big: %v", err)
+	if data, tag2, changed, err := ReadIfChanged(ctx, srv.URL, "text/plain", 100, tag); err != nil || changed || data != nil || tag2 != tag || got304 != 1 {
+		t.Errorf("unchanged: %q %q %v %v (304s: %d)", data, tag2, changed, err, got304)
 	}
-	if _, err := Read(ctx, srv.URL+"/missing", "application/jose", 100); err == nil || !strings.Contains(err.Error(), "404") {
-		t.Errorf("missing: %v", err)
+	body = "list v2"
+	if data, _, changed, err := ReadIfChanged(ctx, srv.URL, "text/plain", 100, tag); err != nil || !changed || string(data) != "list v2" {
+		t.Errorf("changed: %q %v %v", data, changed, err)
 	}
-	path := filepath.Join(t.TempDir(), "list.jws")
-	os.WriteFile(path, []byte("file body"), 0o600)
-	if got, err := Read(ctx, path, "application/jose", 100); err != nil || string(got) != "file body" {
-		t.Errorf("file: %q, %v", got, err)
+
+	// A file's tag is its contents' hash.
+	path := filepath.Join(t.TempDir(), "list")
+	os.WriteFile(path, []byte("a"), 0o600)
+	_, ftag, changed, err := ReadIfChanged(ctx, path, "", 100, "")
+	if err != nil || !changed {
+		t.Fatal(err)
 	}
-	if _, err := Read(ctx, path+".none", "application/jose", 100); err == nil {
-		t.Error("missing file read")
+	if _, _, changed, _ := ReadIfChanged(ctx, path, "", 100, ftag); changed {
+		t.Error("an unchanged file reads as changed")
+	}
+	os.WriteFile(path, []byte("b"), 0o600)
+	if _, _, changed, _ := ReadIfChanged(ctx, path, "", 100, ftag); !changed {
+		t.Error("a changed file reads as unchanged")
 	}
 }

@@ -79,6 +79,7 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"CheckInLoad", testCheckInLoad},
 		{"ChangeFeed", testChangeFeed},
 		{"LoginLockout", testLoginLockout},
+		{"TrustedPeers", testTrustedPeers},
 		{"Dashboard", testDashboard},
 	}
 	for _, tt := range tests {

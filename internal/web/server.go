@@ -75,6 +75,7 @@ type Server struct {
 	hsts        []string             // the Strict-Transport-Security value, if any
 	interop     *interop             // certificates.go; nil without an interop key
 	importer    *dcc.Verifier        // foreign certificates residents may import; nil for none
+	keyring     *keyring             // keys: the region's own and the trusted peers' (peers.go)
 	routes      []route
 	reads       map[string]readPolicy // the protected reads, by "METHOD pattern"
 	mux         *http.ServeMux
@@ -139,6 +140,10 @@ func New(cfg Config, d Deps) *Server {
 		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime), cache: newDisplayCache(),
 		shedder: newShedder(cfg.MaxInFlight, cfg.QueueTimeout), heavy: newShedder(runtime.GOMAXPROCS(0), cfg.QueueTimeout),
 		routeLimits: defaultRouteLimits, dashboard: d.Dashboard}
+	if s.keys != nil {
+		s.keyring = &keyring{own: s.keys}
+		s.keys = s.keyring
+	}
 	s.metrics = newMetrics(s)
 	if cfg.HSTS > 0 {
 		s.hsts = []string{fmt.Sprintf("max-age=%d; includeSubDomains", int64(cfg.HSTS.Seconds()))}

@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -357,6 +359,15 @@ func (s *Server) getRules(w http.ResponseWriter, r *http.Request, _ *healthcode.
 func (s *Server) getTrustList(w http.ResponseWriter, r *http.Request, _ *healthcode.Actor) error {
 	w.Header().Set("Content-Type", "application/jose")
 	w.Header().Set("Cache-Control", "public, max-age=300")
+	// Peers refresh the list periodically: an ETag lets them ask whether it
+	// changed (fetch.ReadIfChanged) without downloading it.
+	sum := sha256.Sum256(s.trustList)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	w.Header().Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
 	_, _ = w.Write(s.trustList)
 	return nil
 }

@@ -35,10 +35,10 @@ type harness struct {
 	*httptest.Server
 	interopKey *ecdsa.PrivateKey
 	dsc        *x509.Certificate
-	store  *sqlstore.DB
-	tokens map[healthcode.Role]string
-	clock  *testClock
-	trust  *trust.List
+	store      *sqlstore.DB
+	tokens     map[healthcode.Role]string
+	clock      *testClock
+	trust      *trust.List
 }
 
 // testClock is the wall clock plus an offset the test moves forward.
