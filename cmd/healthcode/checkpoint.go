@@ -46,7 +46,8 @@ type checkpointDevice struct {
 
 	mu     sync.Mutex // guards the fields below and the queue file
 	venue  checkpointVenue
-	trust  *trust.List
+	trust  *trust.List // this region's
+	keys   trust.Set   // this region's list and the trusted peers'
 	status *statuslist.List
 	region string
 	name   string
@@ -167,7 +168,7 @@ func (d *checkpointDevice) queuePath() string { return filepath.Join(d.cfg.State
 func (d *checkpointDevice) check(payload string, now time.Time) (checkpointLine, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	v := code.Check(payload, d.trust, now)
+	v := code.Check(payload, d.keys, now)
 	seen, v := statuslist.Seen(v, d.status, now)
 	adm := healthcode.Decide(d.venue.Policy, seen, now)
 	line := checkpointLine{Decision: adm.Decision, Reason: adm.Reason, ReasonZH: adm.ReasonZH, Color: seen.Color,
@@ -346,6 +347,7 @@ func (d *checkpointDevice) refresh(ctx context.Context, first bool) error {
 	infoData, infoErr := d.fetch(ctx, "/api/v1/checkpoint", "venue.json")
 	trustData, trustErr := d.fetch(ctx, "/.well-known/healthcode/trust-list", "trust-list.jws")
 	statusData, _ := d.fetch(ctx, "/.well-known/healthcode/status-list", "status-list.jws")
+	peersData, _ := d.fetch(ctx, "/.well-known/healthcode/peer-trust-lists", "peer-trust-lists.json")
 	if infoErr != nil || trustErr != nil {
 		if first {
 			return fmt.Errorf("the server does not answer and nothing is cached in %s yet: %v", d.cfg.State, errors.Join(infoErr, trustErr))
@@ -377,8 +379,24 @@ func (d *checkpointDevice) refresh(ctx context.Context, first bool) error {
 			sl = nil
 		}
 	}
+	// The peer regions' lists, each checked against its own signature: a
+	// list that does not verify is left out, not trusted.
+	keys := trust.Set{tl}
+	if peersData != nil {
+		var peers struct{ Lists []string }
+		if err := json.Unmarshal(peersData, &peers); err != nil {
+			fmt.Fprintf(d.stderr, "checkpoint: peer trust lists: %v\n", err)
+		}
+		for _, doc := range peers.Lists {
+			if pl, err := trust.Parse([]byte(doc), now); err != nil {
+				fmt.Fprintf(d.stderr, "checkpoint: a peer trust list: %v\n", err)
+			} else {
+				keys = append(keys, pl)
+			}
+		}
+	}
 	d.mu.Lock()
-	d.venue, d.trust, d.region, d.name = *venue, tl, info.Region, info.Name
+	d.venue, d.trust, d.keys, d.region, d.name = *venue, tl, keys, info.Region, info.Name
 	if sl != nil {
 		d.status = sl
 	}

@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"healthcode"
 )
 
 // TestPeerRegionCodes: region B accepts region A's codes once an operator
@@ -47,6 +50,31 @@ func TestPeerRegionCodes(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// B's command-line checkpoint admits A's code, from its cached lists:
+	// the server is stopped first, so the decision is made offline.
+	venueTok := createToken(t, b.dataDir, "venue")
+	var v struct{ ID int64 }
+	b.call(t, "POST", "/api/v1/venues", venueTok, map[string]any{"name": "虹桥站", "type": "transit", "region": "310105",
+		"address": "申贵路 1500 号", "policy": map[string]any{"kind": "green"}}, 201, &v)
+	var cp struct{ Token string }
+	b.call(t, "POST", fmt.Sprintf("/api/v1/venues/%d/checkpoint-tokens", v.ID), venueTok, map[string]string{"name": "gate"}, 201, &cp)
+	state := t.TempDir()
+	in, lines, wait := runCheckpointCLI(t, b.url, cp.Token, v.ID, state)
+	if l := checkpointDecision(t, in, lines, payload); l.Decision != healthcode.Admit || l.Issuer != "330100" {
+		t.Errorf("B's checkpoint on A's code: %+v", l)
+	}
+	in.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	b.stop()
+	in, lines, wait = runCheckpointCLI(t, b.url, cp.Token, v.ID, state)
+	if l := checkpointDecision(t, in, lines, payload); l.Decision != healthcode.Admit {
+		t.Errorf("B's checkpoint offline on A's code: %+v", l)
+	}
+	in.Close()
+	wait()
+
 	out.Reset()
 	if err := run(context.Background(), []string{"trust", "list", "--data", b.dataDir}, func(string) string { return "" }, nil, &out, &errb); err != nil ||
 		!strings.Contains(out.String(), "330100\t"+a.url) {

@@ -86,6 +86,7 @@ func refreshPeers(ctx context.Context, db *sqlstore.DB, srv *web.Server, log *sl
 	}
 	now := time.Now()
 	var lists []*trust.List
+	var signed [][]byte
 	for _, p := range peers {
 		if fresh, err := fetchPeer(ctx, p.Source, p.ETag, now); err != nil {
 			log.Warn("trusted peer: refresh failed; keeping the last list", "source", p.Source, "error", err.Error())
@@ -102,7 +103,7 @@ func refreshPeers(ctx context.Context, db *sqlstore.DB, srv *web.Server, log *sl
 			log.Warn("trusted peer: the stored list is no longer valid", "source", p.Source, "error", err.Error())
 			continue
 		}
-		lists = append(lists, l)
+		lists, signed = append(lists, l), append(signed, p.List)
 	}
-	srv.SetPeers(lists)
+	srv.SetPeers(lists, signed)
 }

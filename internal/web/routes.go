@@ -17,6 +17,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/healthz", public, nil, "The process is up", s.healthz},
 		{"GET", "/readyz", public, nil, "The database answers and the keys are loaded", s.readyz},
 		{"GET", "/metrics", public, nil, "Prometheus metrics", s.getMetrics},
+		{"GET", "/.well-known/healthcode/peer-trust-lists", public, nil, "The trusted peer regions' signed trust lists", s.getPeerTrustLists},
 		{"GET", "/.well-known/jwks.json", public, nil, "The SMART Health Card issuer's public keys", s.getJWKS},
 		{"GET", "/.well-known/healthcode/dsc.pem", public, nil, "The EU DCC document-signer certificate", s.getDSC},
 		{"GET", "/api/v1/me/certificates/shc", resident, nil, "A SMART Health Card of your vaccinations or tests", s.issueSHC},
