@@ -30,6 +30,7 @@ Usage:
   healthcode loadgen --residents N --venues V --days D --checkins-per-day K --seed S [--data DIR] [--db URL]
   healthcode trust add FILE|URL | trust list [--data DIR] [--db URL]   (regions whose codes are accepted)
   healthcode keys rotate-data-key [--data DIR] [--db URL]   (servers stopped)
+  healthcode keys rotate-signing-key | revoke-signing-key --kid KID [--data DIR]   (then restart servers)
   healthcode backup --to FILE [--data DIR]   (SQLite, online; PostgreSQL: pg_dump)
   healthcode version
 
@@ -118,10 +119,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "trust":
 		return runTrust(ctx, rest, getenv, stdout, stderr)
 	case "keys":
-		if len(rest) == 0 || rest[0] != "rotate-data-key" {
-			return usageError("usage: healthcode keys rotate-data-key [--data DIR] [--db URL] [--data-key-file FILE]")
+		switch {
+		case len(rest) > 0 && rest[0] == "rotate-data-key":
+			return runRotateDataKey(ctx, rest[1:], getenv, stdout, stderr)
+		case len(rest) > 0 && (rest[0] == "rotate-signing-key" || rest[0] == "revoke-signing-key"):
+			return runSigningKeys(ctx, rest[0], rest[1:], getenv, stdout, stderr)
 		}
-		return runRotateDataKey(ctx, rest[1:], getenv, stdout, stderr)
+		return usageError("usage: healthcode keys rotate-data-key | rotate-signing-key | revoke-signing-key --kid KID  [--data DIR] [--db URL]")
 	case "backup":
 		return runBackup(ctx, rest, getenv, stdout, stderr)
 	case "version":

@@ -198,9 +198,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return usageError("--import-dsc %s: %s", cfg.ImportDSC, healthcode.ErrorMessage(err))
 		}
 	}
-	list := &trust.List{Issuer: cfg.Region, IssuedAt: clock.Now().UTC().Truncate(time.Second), Keys: []trust.Entry{
-		trust.NewEntry(signer.Public(), cfg.Region, cfg.RegionName, key.created, key.created.AddDate(2, 0, 0)),
-	}}
+	entries, err := cfg.trustEntries(key, cfg.Region, cfg.RegionName)
+	if err != nil {
+		return err
+	}
+	list := &trust.List{Issuer: cfg.Region, IssuedAt: clock.Now().UTC().Truncate(time.Second), Keys: entries}
 	signedList, err := trust.Sign(list, key.priv)
 	if err != nil {
 		return fmt.Errorf("sign trust list: %w", err)
