@@ -46,6 +46,12 @@ func openSQLite(ctx context.Context, path string) (write, read *sql.DB, err erro
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, nil, fmt.Errorf("directory %s of the database file does not exist", dir)
 	}
+	// A new database file is made here with mode 0600: SQLite gives its WAL
+	// and shared-memory files the database file's mode, and the file holds
+	// personal data (encrypted, but still nobody else's to read).
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	}
 
 	// Pragmas applied by modernc.org/sqlite to each new connection (see the
 	// Driver.Open documentation).
