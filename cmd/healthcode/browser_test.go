@@ -483,7 +483,7 @@ func testResidentPages(t *testing.T, ts *testServer, shots string) {
 // a reviewer opens it with a purpose and upholds it, and the resident sees
 // the decision and the reviewer's read in the access log.
 func testAppealPages(t *testing.T, ts *testServer, shots, tracerTok, reviewerTok, auditorTok string) {
-	r := enrollResident(t, ts, "周敏", 501)
+	r := enrollResident(t, ts, "周敏", 601)
 	var cr struct{ Case struct{ ID int64 } }
 	ts.call(t, "POST", "/api/v1/cases", tracerTok, map[string]string{"id_type": "resident_id", "id_number": r.idNum,
 		"sample_date": time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02")}, 201, &cr)

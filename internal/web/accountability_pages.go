@@ -51,11 +51,12 @@ func (s *Server) apiTime(v string) string {
 // --- resident: appeals ---------------------------------------------------
 
 type appealView struct {
-	ID                                   int64
-	Rule, Fact, What, Why, Evidence      string
-	FiledAt, Deadline, DecidedAt, State  string
-	DecidedBy, DecisionReason, Withdrawn string
-	Overdue                              bool
+	ID                                  int64
+	Rule, What, Why, Evidence           string
+	Fact, Withdrawn                     healthcode.FactRef
+	FiledAt, Deadline, DecidedAt, State string
+	DecidedBy, DecisionReason           string
+	Overdue                             bool
 }
 
 func (s *Server) appealView(a appealJSON) appealView {
@@ -63,10 +64,10 @@ func (s *Server) appealView(a appealJSON) appealView {
 		Deadline: s.apiTime(a.Deadline), DecidedAt: s.apiTime(a.DecidedAt), State: a.State, DecidedBy: a.DecidedBy,
 		DecisionReason: a.DecisionReason, Overdue: a.Overdue}
 	if a.Fact != nil {
-		v.Fact = a.Fact.String()
+		v.Fact = *a.Fact
 	}
 	if a.Withdrawn != nil {
-		v.Withdrawn = a.Withdrawn.String()
+		v.Withdrawn = *a.Withdrawn
 	}
 	return v
 }
@@ -198,7 +199,10 @@ func (s *Server) appealQueuePage(w http.ResponseWriter, r *http.Request, a *heal
 	return s.render(w, r, http.StatusOK, "appeal_queue", p)
 }
 
-type factView struct{ Fact, At, Summary string }
+type factView struct {
+	Fact        healthcode.FactRef
+	At, Summary string
+}
 
 type reviewView struct {
 	ID        int64
@@ -221,7 +225,7 @@ func (s *Server) reviewStatus(l *catalog, v *reviewView, st statusResponse, fact
 			Message: rs.Message, MessageZH: rs.MessageZH, Since: since, Until: until}})...)
 	}
 	for _, f := range facts {
-		v.Facts = append(v.Facts, factView{Fact: f.Fact.String(), At: s.apiTime(f.At), Summary: f.Summary})
+		v.Facts = append(v.Facts, factView{Fact: f.Fact, At: s.apiTime(f.At), Summary: f.Summary})
 	}
 }
 
@@ -275,13 +279,14 @@ func (s *Server) appealDecisionPage(w http.ResponseWriter, r *http.Request, a *h
 // --- overrides -------------------------------------------------------------
 
 type overrideView struct {
-	ID                                                     int64
-	Fact, Kind, Reason, State, ProposedAt, ProposedBy      string
-	DecidedAt, DecidedBy, DecisionReason, FactKind, FactID string
+	ID                                          int64
+	Fact                                        healthcode.FactRef
+	Kind, Reason, State, ProposedAt, ProposedBy string
+	DecidedAt, DecidedBy, DecisionReason        string
 }
 
 func (s *Server) overrideView(o overrideJSON) overrideView {
-	return overrideView{ID: o.ID, Fact: o.Fact.String(), Kind: o.Kind, Reason: o.Reason, State: o.State, ProposedAt: s.apiTime(o.ProposedAt),
+	return overrideView{ID: o.ID, Fact: o.Fact, Kind: o.Kind, Reason: o.Reason, State: o.State, ProposedAt: s.apiTime(o.ProposedAt),
 		ProposedBy: o.ProposedBy, DecidedAt: s.apiTime(o.DecidedAt), DecidedBy: o.DecidedBy, DecisionReason: o.DecisionReason}
 }
 
@@ -328,7 +333,7 @@ func (s *Server) renderOverrides(w http.ResponseWriter, r *http.Request, a *heal
 	}
 	var items []overrideView
 	for _, o := range out.Overrides {
-		items = append(items, overrideView{ID: o.ID, State: o.State, Fact: o.Fact.String(), Kind: o.Kind, ProposedAt: s.apiTime(o.ProposedAt), ProposedBy: o.ProposedBy})
+		items = append(items, overrideView{ID: o.ID, State: o.State, Fact: o.Fact, Kind: o.Kind, ProposedAt: s.apiTime(o.ProposedAt), ProposedBy: o.ProposedBy})
 	}
 	if id := r.URL.Query().Get("decided"); id != "" {
 		p.Notice = fmt.Sprintf("%s #%s", p.L.T("override.decided"), id)

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"healthcode"
 	"healthcode/internal/secure"
@@ -54,8 +55,14 @@ func TestAppealPages(t *testing.T) {
 		t.Errorf("the appeal in the list: %s", body)
 	}
 
+	h.clock.advance(30 * 24 * time.Hour) // past the deadline, and the session's end
+	res = signedIn(t, h, url.Values{"phone": {e["phone"].(string)}, "password": {e["password"].(string)}}, "/")
+	res.get("/?lang=en")
 	rev := signedIn(t, h, url.Values{"token": {h.tokens[healthcode.RoleReviewer]}}, "/admin/appeals")
 	queue := string(rev.get("/admin/appeals?lang=en").body)
+	if !strings.Contains(queue, `class="overdue"`) || !strings.Contains(queue, "past their deadline") {
+		t.Errorf("the overdue appeal is not flagged: %s", queue)
+	}
 	m := regexp.MustCompile(`href="/admin/appeals/(\d+)"`).FindStringSubmatch(queue)
 	if m == nil || strings.Contains(queue, "I am not a case") {
 		t.Fatalf("the queue shows the appeal without its content: %s", queue)
@@ -88,6 +95,29 @@ func TestAppealPages(t *testing.T) {
 	}
 	if r := res.get("/api/v1/me/export"); r.status != 200 || !strings.Contains(r.header.Get("Content-Disposition"), "attachment") {
 		t.Errorf("export: %d %v", r.status, r.header)
+	}
+
+	// A guardian's pages for a dependent, and nobody else's.
+	dep := registrationForm()
+	dep.Del("password")
+	dep.Set("phone", "")
+	if r := res.post("/family", dep, "same-origin"); r.status != http.StatusSeeOther {
+		t.Fatalf("register a dependent: %d %s", r.status, r.body)
+	}
+	d := regexp.MustCompile(`href="/\?for=(\d+)"`).FindStringSubmatch(string(res.get("/family").body))
+	if d == nil {
+		t.Fatal("no dependent on the family page")
+	}
+	if r := res.get("/appeals?for=" + d[1]); r.status != 200 || !strings.Contains(string(r.body), `action="/appeals?for=`+d[1]+`"`) {
+		t.Errorf("a dependent's appeals: %d %s", r.status, r.body)
+	}
+	if r := res.get("/access-log?for=" + d[1]); r.status != 200 || !strings.Contains(string(r.body), `href="/api/v1/residents/`+d[1]+`/export"`) {
+		t.Errorf("a dependent's access log: %d %s", r.status, r.body)
+	}
+	for _, p := range []string{"/appeals?for=999999", "/access-log?for=999999"} {
+		if r := res.get(p); r.status != http.StatusNotFound {
+			t.Errorf("GET %s: %d", p, r.status)
+		}
 	}
 }
 

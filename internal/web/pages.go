@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -228,6 +229,14 @@ func (c *catalog) T(key string) string {
 // ZH reports whether the catalogue is Chinese, for data that comes in both
 // languages (reasons, notifications).
 func (c *catalog) ZH() bool { return c.Code == "zh-CN" }
+
+// Fact names a record in the catalogue's language: "Case 7", "病例 7".
+func (c *catalog) Fact(f healthcode.FactRef) string {
+	if f.IsZero() {
+		return ""
+	}
+	return c.T("fact."+string(f.Kind)) + " " + strconv.FormatInt(f.ID, 10)
+}
 
 func loadCatalogs() (map[string]*catalog, error) {
 	out := map[string]*catalog{}

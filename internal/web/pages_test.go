@@ -78,7 +78,7 @@ func TestMessageCatalogues(t *testing.T) {
 	for _, k := range []string{"proposed", "approved", "rejected"} {
 		used["override.state."+k] = true
 	}
-	for _, k := range append(healthcode.TokenRoles, healthcode.RoleResident, healthcode.RoleSystem) {
+	for _, k := range append(healthcode.TokenRoles, healthcode.RoleResident, healthcode.RoleSystem, healthcode.RoleOperator, healthcode.RoleAnonymous) {
 		used["role."+string(k)] = true
 	}
 	for _, k := range []string{"appeal.decided", "override.decided", "sex.male", "sex.female", "level.low", "level.medium", "level.high",
