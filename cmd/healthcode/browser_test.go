@@ -516,8 +516,27 @@ func testAppealPages(t *testing.T, ts *testServer, shots, tracerTok, reviewerTok
 	if n := rv.text(".notice"); !strings.Contains(n, "Decision recorded") {
 		t.Errorf("after deciding: %q", rv.text("main"))
 	}
+	// A tracer proposes an override of another resident's case; the
+	// reviewer opens it with a purpose and approves.
+	o := enrollResident(t, ts, "吴刚", 603)
+	var oc struct{ Case struct{ ID int64 } }
+	ts.call(t, "POST", "/api/v1/cases", tracerTok, map[string]string{"id_type": "resident_id", "id_number": o.idNum,
+		"sample_date": time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02")}, 201, &oc)
+	tr := newSession(t, ts.url, "")
+	tr.open("/admin?lang=en")
+	tr.fill(map[string]string{"token": tracerTok}, `main form button[type=submit]`)
+	tr.open("/admin/overrides")
+	tr.fill(map[string]string{"fact_kind": "case", "fact_id": fmt.Sprint(oc.Case.ID), "kind": "data_error",
+		"reason": "Recorded for the wrong person: two samples were swapped."}, `#propose-submit`)
+	tr.shoot(shots, "admin-overrides")
 	rv.open("/admin/overrides")
-	rv.shoot(shots, "admin-overrides")
+	rv.submit(`main table a`)
+	rv.fill(map[string]string{"purpose": "override review"}, `#open-submit`)
+	rv.shoot(shots, "admin-override")
+	rv.fill(map[string]string{"decision-approve": "on"}, `#decide-submit`)
+	if n := rv.text(".notice"); !strings.Contains(n, "Decision recorded") {
+		t.Errorf("after approving the override: %q", rv.text("main"))
+	}
 
 	s.open("/appeals")
 	if st := s.text(".appeals .badge"); st != "Upheld" || !strings.Contains(s.text("main"), "The hospital confirmed the mix-up.") {
