@@ -195,6 +195,9 @@ func TestAuditPages(t *testing.T) {
 			t.Errorf("reviewer GET %s: %d", p, r.status)
 		}
 	}
+	if body := string(aud.get("/admin/audit").body); !strings.Contains(body, `class="brand" href="/admin/audit"`) {
+		t.Errorf("the auditor's home link: %s", body)
+	}
 	if r := aud.get("/admin/appeals"); r.status != http.StatusForbidden {
 		t.Errorf("auditor on the appeal queue: %d", r.status)
 	}

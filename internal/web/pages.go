@@ -317,6 +317,19 @@ func (p *page) Resident() bool { return p.Actor != nil && p.Actor.Role == health
 // Official reports whether an authority token is signed in.
 func (p *page) Official() bool { return p.Actor != nil && p.Actor.Role != healthcode.RoleResident }
 
+// AdminHome is the first authority page the signed-in role may open.
+func (p *page) AdminHome() string {
+	switch p.Role() {
+	case string(healthcode.RoleReviewer):
+		return "/admin/appeals"
+	case string(healthcode.RoleAuditor):
+		return "/admin/audit"
+	case string(healthcode.RoleVenue):
+		return "/admin/venues"
+	}
+	return "/admin"
+}
+
 // Role is the signed-in role, "" when nobody is.
 func (p *page) Role() string {
 	if p.Actor == nil {
