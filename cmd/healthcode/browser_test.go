@@ -386,7 +386,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("tracer", func(t *testing.T) { testTracerPages(t, ts, shots, tracerTok, venue.PlaceCode) })
 	t.Run("venue", func(t *testing.T) { testVenuePages(t, ts, shots, venueTok) })
 	t.Run("appeals", func(t *testing.T) {
-		testAppealPages(t, ts, shots, tracerTok, createToken(t, dir, "reviewer"), createToken(t, dir, "auditor"))
+		testAppealPages(t, ts, shots, dir, tracerTok, createToken(t, dir, "reviewer"), createToken(t, dir, "auditor"))
 	})
 	t.Run("checkpoint", func(t *testing.T) {
 		testCheckpointPage(t, ts, video, shots, cp.Token, venue.ID, paper.Payload, createToken(t, dir, "lab"),
@@ -482,7 +482,7 @@ func testResidentPages(t *testing.T, ts *testServer, shots string) {
 // testAppealPages: a resident with a case files an appeal through the page,
 // a reviewer opens it with a purpose and upholds it, and the resident sees
 // the decision and the reviewer's read in the access log.
-func testAppealPages(t *testing.T, ts *testServer, shots, tracerTok, reviewerTok, auditorTok string) {
+func testAppealPages(t *testing.T, ts *testServer, shots, dataDir, tracerTok, reviewerTok, auditorTok string) {
 	r := enrollResident(t, ts, "周敏", 601)
 	var cr struct{ Case struct{ ID int64 } }
 	ts.call(t, "POST", "/api/v1/cases", tracerTok, map[string]string{"id_type": "resident_id", "id_number": r.idNum,
@@ -529,6 +529,23 @@ func testAppealPages(t *testing.T, ts *testServer, shots, tracerTok, reviewerTok
 	tr.fill(map[string]string{"fact_kind": "case", "fact_id": fmt.Sprint(oc.Case.ID), "kind": "data_error",
 		"reason": "Recorded for the wrong person: two samples were swapped."}, `#propose-submit`)
 	tr.shoot(shots, "admin-overrides")
+	// The proposer, holding a reviewer token under their own name, is refused.
+	var tokOut, tokErr bytes.Buffer
+	if err := run(context.Background(), []string{"token", "create", "--data", dataDir, "--role", "reviewer", "--name", "tracer test"},
+		func(string) string { return "" }, nil, &tokOut, &tokErr); err != nil {
+		t.Fatalf("token create: %v: %s", err, tokErr.String())
+	}
+	self := newSession(t, ts.url, "")
+	self.open("/admin?lang=en")
+	self.fill(map[string]string{"token": strings.TrimSpace(tokOut.String())}, `main form button[type=submit]`)
+	self.open("/admin/overrides")
+	self.submit(`main table a`)
+	self.fill(map[string]string{"purpose": "override review"}, `#open-submit`)
+	self.fill(map[string]string{"decision-approve": "on"}, `#decide-submit`)
+	if a := self.text(".alert"); !strings.Contains(a, "proposed") {
+		t.Errorf("the proposer approving their own override: %q", self.text("main"))
+	}
+	self.shoot(shots, "admin-override-refused")
 	rv.open("/admin/overrides")
 	rv.submit(`main table a`)
 	rv.fill(map[string]string{"purpose": "override review"}, `#open-submit`)
