@@ -385,6 +385,9 @@ func TestBrowser(t *testing.T) {
 	t.Run("resident", func(t *testing.T) { testResidentPages(t, ts, shots) })
 	t.Run("tracer", func(t *testing.T) { testTracerPages(t, ts, shots, tracerTok, venue.PlaceCode) })
 	t.Run("venue", func(t *testing.T) { testVenuePages(t, ts, shots, venueTok) })
+	t.Run("appeals", func(t *testing.T) {
+		testAppealPages(t, ts, shots, dir, tracerTok, createToken(t, dir, "reviewer"), createToken(t, dir, "auditor"))
+	})
 	t.Run("checkpoint", func(t *testing.T) {
 		testCheckpointPage(t, ts, video, shots, cp.Token, venue.ID, paper.Payload, createToken(t, dir, "lab"),
 			func() *testServer { return startServerAt(t, dir, addr) })
@@ -474,6 +477,106 @@ func testResidentPages(t *testing.T, ts *testServer, shots string) {
 	if active != "skip" {
 		t.Errorf("the first Tab focuses %q, not the skip link", active)
 	}
+}
+
+// testAppealPages: a resident with a case files an appeal through the page,
+// a reviewer opens it with a purpose and upholds it, and the resident sees
+// the decision and the reviewer's read in the access log.
+func testAppealPages(t *testing.T, ts *testServer, shots, dataDir, tracerTok, reviewerTok, auditorTok string) {
+	r := enrollResident(t, ts, "周敏", 601)
+	var cr struct{ Case struct{ ID int64 } }
+	ts.call(t, "POST", "/api/v1/cases", tracerTok, map[string]string{"id_type": "resident_id", "id_number": r.idNum,
+		"sample_date": time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02")}, 201, &cr)
+	s := newSession(t, ts.url, "")
+	s.open("/?lang=en")
+	s.fill(map[string]string{"phone": r.phone, "password": r.passwd}, `main form button[type=submit]`)
+	s.open("/appeals")
+	s.shoot(shots, "appeals")
+	s.fill(map[string]string{"fact_kind": "case", "fact_id": fmt.Sprint(cr.Case.ID), "what": "I am not a case",
+		"why": "The lab mixed up my sample with another person's.", "evidence": "Hospital letter 2026-117"}, `#appeal-submit`)
+	if st := s.text(".appeals .badge"); st != "Open" {
+		t.Fatalf("after filing, the appeal is %q: %s", st, s.text("main"))
+	}
+	s.shoot(shots, "appeals-filed")
+
+	rv := newSession(t, ts.url, "")
+	rv.open("/admin?lang=en")
+	rv.fill(map[string]string{"token": reviewerTok}, `main form button[type=submit]`)
+	if h := rv.text("h1"); h != "Appeal queue" {
+		t.Fatalf("after signing in the reviewer sees %q", h)
+	}
+	rv.shoot(shots, "admin-appeals")
+	rv.submit(`main table a`)
+	rv.fill(map[string]string{"purpose": "appeal review: sample mix-up"}, `#open-submit`)
+	if !strings.Contains(rv.text("main"), "I am not a case") {
+		t.Fatalf("the opened appeal: %s", rv.text("main"))
+	}
+	rv.shoot(shots, "admin-appeal")
+	rv.fill(map[string]string{"decision-uphold": "on", "reason": "The hospital confirmed the mix-up."}, `#decide-submit`)
+	if n := rv.text(".notice"); !strings.Contains(n, "Decision recorded") {
+		t.Errorf("after deciding: %q", rv.text("main"))
+	}
+	// A tracer proposes an override of another resident's case; the
+	// reviewer opens it with a purpose and approves.
+	o := enrollResident(t, ts, "吴刚", 603)
+	var oc struct{ Case struct{ ID int64 } }
+	ts.call(t, "POST", "/api/v1/cases", tracerTok, map[string]string{"id_type": "resident_id", "id_number": o.idNum,
+		"sample_date": time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02")}, 201, &oc)
+	tr := newSession(t, ts.url, "")
+	tr.open("/admin?lang=en")
+	tr.fill(map[string]string{"token": tracerTok}, `main form button[type=submit]`)
+	tr.open("/admin/overrides")
+	tr.fill(map[string]string{"fact_kind": "case", "fact_id": fmt.Sprint(oc.Case.ID), "kind": "data_error",
+		"reason": "Recorded for the wrong person: two samples were swapped."}, `#propose-submit`)
+	tr.shoot(shots, "admin-overrides")
+	// The proposer, holding a reviewer token under their own name, is refused.
+	var tokOut, tokErr bytes.Buffer
+	if err := run(context.Background(), []string{"token", "create", "--data", dataDir, "--role", "reviewer", "--name", "tracer test"},
+		func(string) string { return "" }, nil, &tokOut, &tokErr); err != nil {
+		t.Fatalf("token create: %v: %s", err, tokErr.String())
+	}
+	self := newSession(t, ts.url, "")
+	self.open("/admin?lang=en")
+	self.fill(map[string]string{"token": strings.TrimSpace(tokOut.String())}, `main form button[type=submit]`)
+	self.open("/admin/overrides")
+	self.submit(`main table a`)
+	self.fill(map[string]string{"purpose": "override review"}, `#open-submit`)
+	self.fill(map[string]string{"decision-approve": "on"}, `#decide-submit`)
+	if a := self.text(".alert"); !strings.Contains(a, "proposed") {
+		t.Errorf("the proposer approving their own override: %q", self.text("main"))
+	}
+	self.shoot(shots, "admin-override-refused")
+	rv.open("/admin/overrides")
+	rv.submit(`main table a`)
+	rv.fill(map[string]string{"purpose": "override review"}, `#open-submit`)
+	rv.shoot(shots, "admin-override")
+	rv.fill(map[string]string{"decision-approve": "on"}, `#decide-submit`)
+	if n := rv.text(".notice"); !strings.Contains(n, "Decision recorded") {
+		t.Errorf("after approving the override: %q", rv.text("main"))
+	}
+
+	s.open("/appeals")
+	if st := s.text(".appeals .badge"); st != "Upheld" || !strings.Contains(s.text("main"), "The hospital confirmed the mix-up.") {
+		t.Errorf("the resident sees the appeal %q: %s", st, s.text("main"))
+	}
+	s.shoot(shots, "appeals-upheld")
+	s.open("/appeals?lang=zh")
+	s.shoot(shots, "appeals-zh")
+	s.open("/access-log?lang=en")
+	if !strings.Contains(s.text("main"), "appeal review: sample mix-up") {
+		t.Errorf("access log: %s", s.text("main"))
+	}
+	s.shoot(shots, "access-log")
+
+	a := newSession(t, ts.url, "")
+	a.open("/admin?lang=en")
+	a.fill(map[string]string{"token": auditorTok}, `main form button[type=submit]`)
+	a.shoot(shots, "admin-audit")
+	a.submit(`#verify-link`)
+	if v := a.text("#verify-result .big"); v != "The chain is intact" {
+		t.Errorf("chain check: %q", v)
+	}
+	a.shoot(shots, "admin-audit-verify")
 }
 
 func testTracerPages(t *testing.T, ts *testServer, shots, tracerTok, placeCode string) {

@@ -74,6 +74,10 @@ func (s *Server) adminSignin(w http.ResponseWriter, r *http.Request, _ *healthco
 		return redirect(w, r, "/admin/venues")
 	case healthcode.RoleCheckpoint:
 		return redirect(w, r, "/checkpoint")
+	case healthcode.RoleReviewer:
+		return redirect(w, r, "/admin/appeals")
+	case healthcode.RoleAuditor:
+		return redirect(w, r, "/admin/audit")
 	}
 	return redirect(w, r, "/admin")
 }

@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -229,6 +230,14 @@ func (c *catalog) T(key string) string {
 // languages (reasons, notifications).
 func (c *catalog) ZH() bool { return c.Code == "zh-CN" }
 
+// Fact names a record in the catalogue's language: "Case 7", "病例 7".
+func (c *catalog) Fact(f healthcode.FactRef) string {
+	if f.IsZero() {
+		return ""
+	}
+	return c.T("fact."+string(f.Kind)) + " " + strconv.FormatInt(f.ID, 10)
+}
+
 func loadCatalogs() (map[string]*catalog, error) {
 	out := map[string]*catalog{}
 	for code, file := range map[string]string{"zh-CN": "messages/zh.json", "en": "messages/en.json"} {
@@ -307,6 +316,19 @@ func (p *page) Resident() bool { return p.Actor != nil && p.Actor.Role == health
 
 // Official reports whether an authority token is signed in.
 func (p *page) Official() bool { return p.Actor != nil && p.Actor.Role != healthcode.RoleResident }
+
+// AdminHome is the first authority page the signed-in role may open.
+func (p *page) AdminHome() string {
+	switch p.Role() {
+	case string(healthcode.RoleReviewer):
+		return "/admin/appeals"
+	case string(healthcode.RoleAuditor):
+		return "/admin/audit"
+	case string(healthcode.RoleVenue):
+		return "/admin/venues"
+	}
+	return "/admin"
+}
 
 // Role is the signed-in role, "" when nobody is.
 func (p *page) Role() string {

@@ -66,7 +66,22 @@ func TestMessageCatalogues(t *testing.T) {
 	for _, it := range idTypes {
 		used["idtype."+string(it)] = true
 	}
-	for _, k := range []string{"sex.male", "sex.female", "level.low", "level.medium", "level.high",
+	for _, k := range factKinds {
+		used["fact."+string(k)] = true
+	}
+	for _, k := range overrideKinds {
+		used["okind."+string(k)] = true
+	}
+	for _, k := range []string{"open", "upheld", "rejected"} {
+		used["appeal.state."+k] = true
+	}
+	for _, k := range []string{"proposed", "approved", "rejected"} {
+		used["override.state."+k] = true
+	}
+	for _, k := range append(healthcode.TokenRoles, healthcode.RoleResident, healthcode.RoleSystem, healthcode.RoleOperator, healthcode.RoleAnonymous) {
+		used["role."+string(k)] = true
+	}
+	for _, k := range []string{"appeal.decided", "override.decided", "sex.male", "sex.female", "level.low", "level.medium", "level.high",
 		"designation.designated", "designation.already_designated", "designation.rejected"} {
 		used[k] = true
 	}

@@ -123,6 +123,9 @@ func (s *Server) pageRoutes() []route {
 	tracer := []healthcode.Role{healthcode.RoleTracer}
 	venue := []healthcode.Role{healthcode.RoleVenue}
 	official := []healthcode.Role{healthcode.RoleTracer, healthcode.RoleAdmin}
+	reviewer := []healthcode.Role{healthcode.RoleReviewer}
+	tracerOrReviewer := []healthcode.Role{healthcode.RoleTracer, healthcode.RoleReviewer}
+	auditor := []healthcode.Role{healthcode.RoleAuditor}
 	return []route{
 		{"GET", "/static/{file...}", public, nil, "A static asset at a content-hashed URL, cached for ever", s.serveStatic},
 		{"GET", "/sw.js", public, nil, "The checkpoint page's service worker", s.serveWorker},
@@ -142,6 +145,9 @@ func (s *Server) pageRoutes() []route {
 		{"GET", "/paper", resident, nil, "Your paper code", s.paperPage},
 		{"POST", "/paper", resident, nil, "Issue a paper code (form)", s.paperPage},
 		{"GET", "/rules", public, nil, "The published rules, in plain words", s.rulesPage},
+		{"GET", "/appeals", resident, nil, "Your appeals, their decisions, and the form to file one", s.appealsPage},
+		{"POST", "/appeals", resident, nil, "File an appeal (form)", s.appealsPage},
+		{"GET", "/access-log", resident, nil, "Who read your data and why; download all your data", s.accessLogPage},
 
 		{"GET", "/checkpoint", public, nil, "The checkpoint scanner (works offline)", s.checkpointPage},
 		{"POST", "/checkpoint/signin", public, nil, "Sign a checkpoint device in with its token (form)", s.checkpointSignin},
@@ -167,5 +173,16 @@ func (s *Server) pageRoutes() []route {
 		{"GET", "/admin/venues/{id}/print", roles, venue, "A venue's place code, to print", s.venuePrintPage},
 		{"GET", "/admin/paper-codes", roles, official, "Print paper codes for residents by document", s.paperCodesPage},
 		{"POST", "/admin/paper-codes", roles, official, "Issue and print paper codes (PDF)", s.paperCodesPage},
+		{"GET", "/admin/appeals", roles, reviewer, "The appeal queue, overdue ones flagged", s.appealQueuePage},
+		{"GET", "/admin/appeals/{id}", roles, reviewer, "Open an appeal: the purpose form", s.appealPage},
+		{"POST", "/admin/appeals/{id}", roles, reviewer, "Open an appeal with a purpose (recorded)", s.appealPage},
+		{"POST", "/admin/appeals/{id}/decision", roles, reviewer, "Uphold or reject an appeal (form)", s.appealDecisionPage},
+		{"GET", "/admin/overrides", roles, tracerOrReviewer, "Overrides by state; tracers propose one", s.overridesPage},
+		{"POST", "/admin/overrides", roles, tracer, "Propose an override (form)", s.overridesPage},
+		{"GET", "/admin/overrides/{id}", roles, tracerOrReviewer, "Open an override: the purpose form", s.overridePage},
+		{"POST", "/admin/overrides/{id}", roles, tracerOrReviewer, "Open an override with a purpose (recorded)", s.overridePage},
+		{"POST", "/admin/overrides/{id}/decision", roles, reviewer, "Approve or reject an override (form)", s.overrideDecisionPage},
+		{"GET", "/admin/audit", roles, auditor, "The audit log, filtered by actor, subject, action and time", s.auditPage},
+		{"GET", "/admin/audit/verify", roles, auditor, "Check the audit log's hash chain", s.auditVerifyPage},
 	}
 }
