@@ -153,7 +153,13 @@ func runSigningKeys(ctx context.Context, sub string, args []string, getenv func(
 		known = known || k.PublicKey == curKey
 	}
 	if !known {
-		retired = append(retired, retiredKey{PublicKey: curKey, NotBefore: cur.created, RetiredAt: now})
+		// A key's validity must not be empty: one made and retired within
+		// the same second is retired a second after it was made.
+		retiredAt := now
+		if !retiredAt.After(cur.created) {
+			retiredAt = cur.created.Add(time.Second)
+		}
+		retired = append(retired, retiredKey{PublicKey: curKey, NotBefore: cur.created, RetiredAt: retiredAt})
 		if err := st.saveRetiredKeys(retired); err != nil {
 			return err
 		}
