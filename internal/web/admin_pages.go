@@ -95,6 +95,7 @@ func (s *Server) adminSignout(w http.ResponseWriter, r *http.Request, _ *healthc
 
 type dashboardView struct {
 	D          *healthcode.Dashboard
+	Overdue    int // open appeals past their deadline
 	Colors     []colorCount
 	CasesChart template.HTML
 	CodesChart template.HTML
@@ -118,6 +119,15 @@ func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request, a *health
 		return err
 	}
 	v := dashboardView{D: d, Days: days}
+	open, err := s.store.AppealQueue(r.Context(), healthcode.AppealOpen)
+	if err != nil {
+		return err
+	}
+	for i := range open {
+		if open[i].Overdue(s.clock.Now()) {
+			v.Overdue++
+		}
+	}
 	total := 0
 	for _, n := range d.ByColor {
 		total += n

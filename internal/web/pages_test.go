@@ -327,6 +327,9 @@ func TestAuthorityPages(t *testing.T) {
 			t.Errorf("GET %s: %d %s", p, r.status, r.body)
 		}
 	}
+	if r := tracer.get("/admin?lang=en"); !strings.Contains(string(r.body), "Overdue appeals") {
+		t.Error("the dashboard has no overdue-appeals count")
+	}
 	venue := newBrowser(t, h)
 	if r := venue.post("/admin/signin", url.Values{"token": {h.tokens[healthcode.RoleVenue]}}, "same-origin"); r.header.Get("Location") != "/admin/venues" {
 		t.Fatalf("venue sign-in: %d", r.status)
