@@ -300,6 +300,9 @@ func (d *checkpointDevice) upload(ctx context.Context) (int, error) {
 	return left, nil
 }
 
+// writeFileAtomic replaces path with data (mode 0600): written to a
+// temporary file, synced, renamed over path, and the directory synced, so
+// that a crash leaves either the old file or the new one.
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -317,7 +320,10 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
 }
 
 // background uploads and refreshes until ctx ends.

@@ -162,13 +162,5 @@ func reseal(path string, old, next *secure.Cipher) error {
 		}
 		return err
 	}
-	tmp := path + ".tmp"
-	os.Remove(tmp)
-	if err := writeFileSynced(tmp, sealFile(next, path, data)); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
+	return writeFileAtomic(path, sealFile(next, path, data))
 }

@@ -61,15 +61,7 @@ func (c *storageConfig) saveRetiredKeys(ks []retiredKey) error {
 	if err != nil {
 		return err
 	}
-	tmp := c.retiredKeysPath() + ".tmp"
-	os.Remove(tmp)
-	if err := writeFileSynced(tmp, append(data, '\n')); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, c.retiredKeysPath()); err != nil {
-		return err
-	}
-	return syncDir(c.DataDir)
+	return writeFileAtomic(c.retiredKeysPath(), append(data, '\n'))
 }
 
 // trustEntries are the trust-list entries of the current key and the
@@ -178,15 +170,7 @@ func runSigningKeys(ctx context.Context, sub string, args []string, getenv func(
 	}
 	sealed := filepath.Join(st.DataDir, "signing-key.pem.sealed")
 	pemData := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Headers: map[string]string{"Created": now.Format(time.RFC3339)}, Bytes: der})
-	tmp := sealed + ".tmp"
-	os.Remove(tmp)
-	if err := writeFileSynced(tmp, sealFile(cipher, sealed, pemData)); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, sealed); err != nil {
-		return err
-	}
-	if err := syncDir(st.DataDir); err != nil {
+	if err := writeFileAtomic(sealed, sealFile(cipher, sealed, pemData)); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "new signing key %s; key %s retired (its codes verify until they expire); restart the servers\n",
