@@ -48,6 +48,23 @@ func (s *Server) needInterop() error {
 	return nil
 }
 
+// certificateRecords is what a certificate is issued from: the resident
+// (the caller or their dependent) and their facts.
+func (s *Server) certificateRecords(r *http.Request, a *healthcode.Actor) (*healthcode.Resident, *healthcode.Facts, error) {
+	if err := s.needInterop(); err != nil {
+		return nil, nil, err
+	}
+	res, err := s.subject(r, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := s.store.LoadFacts(r.Context(), res.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, f, nil
+}
+
 // getJWKS serves the SMART Health Card issuer's public keys.
 func (s *Server) getJWKS(w http.ResponseWriter, r *http.Request, _ *healthcode.Actor) error {
 	if err := s.needInterop(); err != nil {
@@ -77,14 +94,7 @@ func (s *Server) getDSC(w http.ResponseWriter, r *http.Request, _ *healthcode.Ac
 // issueSHC issues a SMART Health Card of the resident's vaccinations
 // (?kind=vaccination, the default) or test results (?kind=test).
 func (s *Server) issueSHC(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
-	if err := s.needInterop(); err != nil {
-		return err
-	}
-	res, err := s.subject(r, a)
-	if err != nil {
-		return err
-	}
-	f, err := s.store.LoadFacts(r.Context(), res.ID)
+	res, f, err := s.certificateRecords(r, a)
 	if err != nil {
 		return err
 	}
@@ -112,18 +122,11 @@ func (s *Server) issueSHC(w http.ResponseWriter, r *http.Request, a *healthcode.
 // vaccination, test or recovery (?type=); ?latin_name= gives the name as the
 // passport prints it, which a Chinese name needs.
 func (s *Server) issueDCC(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
-	if err := s.needInterop(); err != nil {
-		return err
-	}
-	res, err := s.subject(r, a)
+	res, f, err := s.certificateRecords(r, a)
 	if err != nil {
 		return err
 	}
 	h, err := dcc.HolderFor(res, r.URL.Query().Get("latin_name"))
-	if err != nil {
-		return err
-	}
-	f, err := s.store.LoadFacts(r.Context(), res.ID)
 	if err != nil {
 		return err
 	}
