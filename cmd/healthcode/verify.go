@@ -15,6 +15,21 @@ import (
 	"healthcode/internal/trust"
 )
 
+// flagGiven reports whether args set the flag -name or --name (with or
+// without =value) before any "--"; verify picks its mode by it.
+func flagGiven(args []string, name string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && n == name {
+			return true
+		}
+	}
+	return false
+}
+
 // runVerify checks a code offline against a trust list and prints the
 // verdict as JSON: exit 0 valid, 1 rejected, 2 usage error.
 func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -17,18 +17,7 @@ import (
 
 // dccRequested reports whether verify was asked to check an EU Digital
 // COVID Certificate: --dsc is given.
-func dccRequested(args []string) bool {
-	for _, a := range args {
-		if a == "--" {
-			return false
-		}
-		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && name == "dsc" {
-			return true
-		}
-	}
-	return false
-}
+func dccRequested(args []string) bool { return flagGiven(args, "dsc") }
 
 // dscFlag collects the --dsc values, which may be repeated.
 type dscFlag []string

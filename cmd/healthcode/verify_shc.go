@@ -17,18 +17,7 @@ import (
 
 // shcRequested reports whether `healthcode verify` was given --jwks, which
 // makes it verify SMART Health Cards.
-func shcRequested(args []string) bool {
-	for _, a := range args {
-		if a == "--" {
-			return false
-		}
-		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && name == "jwks" {
-			return true
-		}
-	}
-	return false
-}
+func shcRequested(args []string) bool { return flagGiven(args, "jwks") }
 
 // runVerifySHC verifies SMART Health Cards against their issuer's JWKS and
 // prints one JSON result per card, each with its "checks": exit 0 when every
