@@ -70,6 +70,7 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"AppealValidation", testAppealValidation},
 		{"Override", testOverride},
 		{"Export", testExport},
+		{"LatestTest", testLatestTest},
 		{"Retention", testRetention},
 		{"RetentionKeepsRunningStatus", testRetentionKeepsRunningStatus},
 		{"EndOfEmergency", testEndOfEmergency},

@@ -65,6 +65,10 @@ type statusWriter struct {
 	code int
 }
 
+// statusWriters are reused: one is taken for every API request, and the
+// display path answers tens of thousands a second.
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
+
 func (w *statusWriter) WriteHeader(code int) {
 	if w.code == 0 {
 		w.code = code

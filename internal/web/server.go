@@ -253,8 +253,13 @@ func (s *Server) handle(rt route) http.Handler {
 	obs := s.metrics.forRoute(name)
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		w := &statusWriter{ResponseWriter: rw}
-		defer func() { obs.observe(w.code, time.Since(start)) }()
+		w := statusWriters.Get().(*statusWriter)
+		w.ResponseWriter, w.code = rw, 0
+		defer func() {
+			obs.observe(w.code, time.Since(start))
+			w.ResponseWriter = nil
+			statusWriters.Put(w)
+		}()
 		actor, err := s.authenticate(r)
 		if err != nil && rt.access == public {
 			// A stale cookie must not stop anyone from signing in again or
@@ -264,7 +269,7 @@ func (s *Server) handle(rt route) http.Handler {
 		if err == nil {
 			err = authorize(rt, actor, r)
 		}
-		if err == nil && s.rateLimited(w, rt, r, actor) {
+		if err == nil && s.rateLimited(w, name, r, actor) {
 			return
 		}
 		if err == nil && heavy {
@@ -304,14 +309,14 @@ func (s *Server) authenticate(r *http.Request) (*healthcode.Actor, error) {
 		// checkpoint pages, an API token: either way a browser sent it.
 		return nil, healthcode.Errorf(healthcode.EFORBIDDEN, "cross-site request refused")
 	case strings.HasPrefix(secret, sessionPrefix):
-		sess, err := s.session(ctx, secure.HashSecret(secret))
+		sess, err := s.session(ctx, secure.SecretDigest(secret))
 		if err != nil {
 			return nil, err
 		}
 		return &healthcode.Actor{Role: healthcode.RoleResident, ResidentID: sess.ResidentID,
 			Name: "resident " + strconv.FormatInt(sess.ResidentID, 10)}, nil
 	case strings.HasPrefix(secret, tokenPrefix):
-		tok, err := s.apiToken(ctx, secure.HashSecret(secret))
+		tok, err := s.apiToken(ctx, secure.SecretDigest(secret))
 		if err != nil {
 			return nil, err
 		}
