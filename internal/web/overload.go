@@ -19,6 +19,7 @@ import (
 const (
 	defaultMaxInFlight  = 256
 	defaultQueueTimeout = 100 * time.Millisecond
+	defaultMaxWrites    = 4
 )
 
 // heavyRoutes hash a password with argon2id: tens of milliseconds of CPU

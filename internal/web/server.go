@@ -45,6 +45,12 @@ type Config struct {
 	// is otherwise answered 503 with Retry-After.
 	MaxInFlight  int
 	QueueTimeout time.Duration
+	// MaxWrites bounds the API requests that write (every method but GET
+	// and HEAD, sign-in and enrolment aside: they take turns for argon2)
+	// served at once (default 4). The database takes one write at a time on
+	// SQLite; without this bound a burst of uploads would queue behind its
+	// lock for seconds instead of being answered 503 within QueueTimeout.
+	MaxWrites int
 	// ProximityByType is the region's default tracing proximity for the
 	// venues of a type (transit is often shorter); a trace request's
 	// proximity_by_type overrides it type by type.
@@ -69,6 +75,7 @@ type Server struct {
 	cache       *displayCache // cache.go
 	shedder     *shedder      // overload.go
 	heavy       *shedder      // for heavyRoutes
+	writers     *shedder      // for the other API routes that write
 	limits      limiter
 	routeLimits map[string]rateLimit // defaultRouteLimits; tests lower them
 	metrics     *serverMetrics       // metrics.go
@@ -127,6 +134,9 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.QueueTimeout <= 0 {
 		cfg.QueueTimeout = defaultQueueTimeout
 	}
+	if cfg.MaxWrites <= 0 {
+		cfg.MaxWrites = defaultMaxWrites
+	}
 	if cfg.CJKFont == "" {
 		cfg.CJKFont = paperpdf.FindCJKFont()
 	}
@@ -139,6 +149,7 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, store: d.Store, evaluator: d.Evaluator, signer: d.Signer, signingKey: d.SigningKey, placeKey: d.PlaceKey, keys: d.Keys,
 		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime), cache: newDisplayCache(),
 		shedder: newShedder(cfg.MaxInFlight, cfg.QueueTimeout), heavy: newShedder(runtime.GOMAXPROCS(0), cfg.QueueTimeout),
+		writers:     newShedder(cfg.MaxWrites, cfg.QueueTimeout),
 		routeLimits: defaultRouteLimits, dashboard: d.Dashboard}
 	if s.keys != nil {
 		s.keyring = &keyring{own: s.keys}
@@ -250,6 +261,7 @@ func (s *Server) Routes() []string {
 func (s *Server) handle(rt route) http.Handler {
 	name := rt.method + " " + rt.pattern
 	heavy := heavyRoutes[name]
+	writes := !heavy && rt.method != http.MethodGet && rt.method != http.MethodHead
 	obs := s.metrics.forRoute(name)
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -278,6 +290,13 @@ func (s *Server) handle(rt route) http.Handler {
 				return
 			}
 			defer s.heavy.release()
+		}
+		if err == nil && writes {
+			if !s.writers.acquire(r) {
+				s.shed(w, r)
+				return
+			}
+			defer s.writers.release()
 		}
 		if err == nil {
 			// The store records who acts in the audit log.
