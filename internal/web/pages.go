@@ -215,6 +215,7 @@ func (s *Server) serveWorker(w http.ResponseWriter, r *http.Request, _ *healthco
 type catalog struct {
 	Code string // "zh-CN" or "en"
 	msgs map[string]string
+	errs map[string]string // error formats in this language, by the English format (errtext.go); nil for English
 }
 
 // T returns the message for key; a missing key shows as itself, so a
@@ -251,6 +252,11 @@ func loadCatalogs() (map[string]*catalog, error) {
 		}
 		out[code] = c
 	}
+	errs, err := loadErrorCatalog()
+	if err != nil {
+		return nil, err
+	}
+	out["zh-CN"].errs = errs
 	return out, nil
 }
 
@@ -432,7 +438,7 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, rt route, a *
 		section = "admin"
 	}
 	p := s.newPage(w, r, nil, section, "")
-	p.Error = healthcode.ErrorMessage(err)
+	p.Error = p.L.Err(err)
 	name := "error"
 	if code == healthcode.EUNAUTHORIZED {
 		// A stale cookie: forget it so the next sign-in starts clean.

@@ -233,7 +233,7 @@ func TestCrossSiteFormPostRefused(t *testing.T) {
 	}
 	decl := url.Values{"temperature": {"39"}, "symptom": {"fever"}, "contact_with_case": {"true"}}
 	r := b.post("/declare", decl, "cross-site")
-	if r.status != http.StatusForbidden || !strings.Contains(string(r.body), "cross-site") {
+	if r.status != http.StatusForbidden || !strings.Contains(string(r.body), "已拒绝来自其他网站的表单提交") {
 		t.Errorf("cross-site declare: %d %s", r.status, r.body)
 	}
 	if body := string(b.get("/").body); !strings.Contains(body, `data-color="green"`) {
