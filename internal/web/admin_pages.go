@@ -78,6 +78,8 @@ func (s *Server) adminSignin(w http.ResponseWriter, r *http.Request, _ *healthco
 		return redirect(w, r, "/admin/appeals")
 	case healthcode.RoleAuditor:
 		return redirect(w, r, "/admin/audit")
+	case healthcode.RoleLab:
+		return redirect(w, r, "/admin/test-results")
 	}
 	return redirect(w, r, "/admin")
 }

@@ -332,6 +332,8 @@ func (p *page) AdminHome() string {
 		return "/admin/audit"
 	case string(healthcode.RoleVenue):
 		return "/admin/venues"
+	case string(healthcode.RoleLab):
+		return "/admin/test-results"
 	}
 	return "/admin"
 }
@@ -412,7 +414,12 @@ func (s *Server) handlePage(rt route) http.Handler {
 			err = authorize(rt, actor, r)
 		}
 		if err == nil {
-			err = rt.h(w, r, actor)
+			// The store records who acts in the audit log, as for the API.
+			who := healthcode.Actor{Role: healthcode.RoleAnonymous, Name: "anonymous"}
+			if actor != nil {
+				who = *actor
+			}
+			err = rt.h(w, r.WithContext(healthcode.ContextWithActor(r.Context(), who)), actor)
 		}
 		if err != nil {
 			s.pageError(w, r, rt, actor, err)

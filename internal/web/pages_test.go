@@ -85,6 +85,11 @@ func TestMessageCatalogues(t *testing.T) {
 		"designation.designated", "designation.already_designated", "designation.rejected"} {
 		used[k] = true
 	}
+	// The lab, keys and trust pages (lab_pages.go, keys_pages.go).
+	for _, k := range []string{"ttype.pcr", "ttype.antigen", "ttype.antibody", "tresult.positive", "tresult.negative", "lab.recorded",
+		"keys.state.active", "keys.state.retired", "keys.state.revoked", "trust.added", "trust.removed", "field.type", "field.request"} {
+		used[k] = true
+	}
 	for k := range used {
 		if _, ok := en[k]; !ok {
 			t.Errorf("key %q is used but not in the catalogues", k)
