@@ -221,7 +221,7 @@ func cmpOr(v, def string) string {
 type trustEntryView struct {
 	KID, Region, RegionName, Alg string
 	NotBefore, NotAfter          string
-	Revoked                      bool
+	Revoked, Retired             bool // retired: its validity ended; codes it signed before may still verify
 	RevokedAt                    string
 }
 
@@ -254,9 +254,11 @@ type entriesBlock struct {
 
 func (s *Server) entryViews(l *catalog, es []trust.Entry) entriesBlock {
 	out := make([]trustEntryView, len(es))
+	now := s.clock.Now()
 	for i, e := range es {
 		out[i] = trustEntryView{KID: e.KID, Region: e.Region, RegionName: e.RegionName, Alg: e.Alg, NotBefore: s.localTime(e.NotBefore),
-			NotAfter: s.localTime(e.NotAfter), Revoked: e.Revoked, RevokedAt: s.localTime(e.RevokedAt)}
+			NotAfter: s.localTime(e.NotAfter), Revoked: e.Revoked, RevokedAt: s.localTime(e.RevokedAt),
+			Retired: !e.NotAfter.IsZero() && now.After(e.NotAfter)}
 	}
 	return entriesBlock{L: l, V: out}
 }

@@ -92,7 +92,6 @@ func (s *Server) testResultsPage(w http.ResponseWriter, r *http.Request, a *heal
 		p.D = v
 		return s.render(w, r, http.StatusBadRequest, "lab_test", p)
 	}
-	p.Notice = p.L.T("lab.recorded")
 	v.Done = &labRecord{ID: out.ID, Lines: []labLine{
 		{"field.id_type", "idtype." + req.IDType, true},
 		{"field.id_number", maskDocument(req.IDNumber), false},
@@ -145,7 +144,6 @@ func (s *Server) vaccinationsPage(w http.ResponseWriter, r *http.Request, a *hea
 		p.D = v
 		return s.render(w, r, http.StatusBadRequest, "lab_vaccination", p)
 	}
-	p.Notice = p.L.T("lab.recorded")
 	institution := req.Institution
 	if institution == "" {
 		institution = a.Name

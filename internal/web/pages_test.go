@@ -86,7 +86,7 @@ func TestMessageCatalogues(t *testing.T) {
 		used[k] = true
 	}
 	// The lab, keys and trust pages (lab_pages.go, keys_pages.go).
-	for _, k := range []string{"ttype.pcr", "ttype.antigen", "ttype.antibody", "tresult.positive", "tresult.negative", "lab.recorded",
+	for _, k := range []string{"ttype.pcr", "ttype.antigen", "ttype.antibody", "tresult.positive", "tresult.negative",
 		"keys.state.active", "keys.state.retired", "keys.state.revoked", "trust.added", "trust.removed", "field.type", "field.request"} {
 		used[k] = true
 	}
