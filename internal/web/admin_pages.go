@@ -441,6 +441,9 @@ func (s *Server) designatePage(w http.ResponseWriter, r *http.Request, a *health
 		return err
 	}
 	p := s.newPage(w, r, a, "admin", "cases")
+	for i, d := range out.Designations { // why one was not designated, in the page's language
+		out.Designations[i].Reason = p.L.errText(d.Reason, nil, d.Reason)
+	}
 	p.Notice = p.L.T("trace.designated")
 	p.D = traceView{Case: cv, Designations: out.Designations}
 	return s.render(w, r, http.StatusOK, "trace", p)

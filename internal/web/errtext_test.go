@@ -55,6 +55,14 @@ func errorFormats(t *testing.T) map[string]string {
 				t.Fatal(err)
 			}
 			ast.Inspect(f, func(n ast.Node) bool {
+				// A designation's reason (tracing.go), which the trace page shows.
+				if as, ok := n.(*ast.AssignStmt); ok && len(as.Lhs) == 1 && len(as.Rhs) == 1 {
+					if sel, ok := as.Lhs[0].(*ast.SelectorExpr); ok && sel.Sel.Name == "Reason" {
+						if s, ok := stringConst(as.Rhs[0]); ok {
+							out[s] = fset.Position(as.Pos()).String()
+						}
+					}
+				}
 				call, ok := n.(*ast.CallExpr)
 				if !ok {
 					return true
