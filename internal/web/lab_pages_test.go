@@ -295,3 +295,57 @@ func bytesOf(b byte, n int) []byte {
 	}
 	return out
 }
+
+// TestPageFormErrorsInChinese posts bad input to the forms of the resident
+// and authority pages on Chinese pages: every error a page shows has
+// Chinese in it, none is the API's English.
+func TestPageFormErrorsInChinese(t *testing.T) {
+	h := newHarness(t)
+	e, _, _ := h.enrolled(t)
+	zh := func(b *browser) { b.get("/rules?lang=zh") }
+	check := func(name string, r reply) {
+		t.Helper()
+		body := string(r.body)
+		if r.status < 400 {
+			t.Errorf("%s: bad input accepted: %d", name, r.status)
+			return
+		}
+		if !strings.Contains(body, `class="alert"`) && !strings.Contains(body, `class="fielderr"`) {
+			t.Errorf("%s: no error shown: %s", name, body)
+		}
+		if u := untranslated(body); len(u) > 0 {
+			t.Errorf("%s: English error text on a Chinese page: %q", name, u)
+		}
+	}
+	anon := newBrowser(t, h)
+	zh(anon)
+	check("sign-in", anon.post("/signin", url.Values{"phone": {"123"}, "password": {"x"}}, "same-origin"))
+	reg := registrationForm()
+	reg.Set("id_number", "330106198506121230")
+	reg.Set("phone", "12")
+	reg.Set("birth_date", "1850-01-01")
+	check("register", anon.post("/register", reg, "same-origin"))
+	check("admin sign-in", anon.post("/admin/signin", url.Values{"token": {"nonsense"}}, "same-origin"))
+	check("cross-site", anon.post("/register", reg, "cross-site"))
+
+	res := signedIn(t, h, url.Values{"phone": {e["phone"].(string)}, "password": {e["password"].(string)}}, "/")
+	zh(res)
+	check("declare", res.post("/declare", url.Values{"temperature": {"55"}, "symptom": {"sneezing"}, "visit_region_0": {"12"}, "visit_date_0": {"2001-01-01"}}, "same-origin"))
+	dep := registrationForm()
+	dep.Set("name", "")
+	dep.Set("sex", "other")
+	check("family", res.post("/family", dep, "same-origin"))
+	check("appeal", res.post("/appeals", url.Values{"what": {"x"}}, "same-origin"))
+
+	tracer := signedIn(t, h, url.Values{"token": {h.tokens[healthcode.RoleTracer]}}, "/admin")
+	zh(tracer)
+	check("lookup", tracer.post("/admin/lookup", url.Values{"id_type": {"resident_id"}, "id_number": {"110101190001011234"}, "purpose": {"x"}}, "same-origin"))
+	check("case", tracer.post("/admin/cases", url.Values{"id_type": {"resident_id"}, "id_number": {""}}, "same-origin"))
+	check("area", tracer.post("/admin/areas", url.Values{"region_prefix": {"9"}, "level": {"extreme"}, "from": {"soon"}}, "same-origin"))
+	check("paper codes", tracer.post("/admin/paper-codes", url.Values{"documents": {"a b c\npassport"}}, "same-origin"))
+	check("override", tracer.post("/admin/overrides", url.Values{"kind": {"whim"}, "reason": {""}}, "same-origin"))
+
+	venue := signedIn(t, h, url.Values{"token": {h.tokens[healthcode.RoleVenue]}}, "/admin/venues")
+	zh(venue)
+	check("venue", venue.post("/admin/venues", url.Values{"name": {""}, "type": {"castle"}, "region": {"1"}, "policy": {"blue"}}, "same-origin"))
+}
