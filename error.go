@@ -40,10 +40,6 @@ type FieldError struct {
 	Args   []any  `json:"-"`
 }
 
-// String is the message, so that a field error can be an argument of
-// another message.
-func (f FieldError) String() string { return f.Message }
-
 func (e *Error) Error() string {
 	if len(e.Fields) == 0 {
 		return fmt.Sprintf("healthcode error: code=%s message=%s", e.Code, e.Message)

@@ -733,7 +733,7 @@ func (s *Server) paperCodesPage(w http.ResponseWriter, r *http.Request, a *healt
 			return err
 		}
 		for _, fe := range pp {
-			problems.Add("documents", "line %d: %s %s", i+1, fe.Field, fe)
+			problems.Add("documents", "line %d: %s %s", i+1, fe.Field, message(fe))
 		}
 		residents = append(residents, res)
 	}

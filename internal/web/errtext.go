@@ -89,6 +89,12 @@ func (c *catalog) sep() string {
 	return ": "
 }
 
+// message is a message used as an argument of another message: it prints
+// as its English text, and a page translates it with the message it is in.
+type message healthcode.FieldError
+
+func (m message) String() string { return m.Message }
+
 var fieldIndex = regexp.MustCompile(`\[\d+\]`)
 
 // FieldName names an input field as the form labels it: field.NAME in the
@@ -125,6 +131,8 @@ func (c *catalog) errText(format string, args []any, english string) string {
 // role, a field name); anything else stays as it is.
 func (c *catalog) errArg(a any) any {
 	switch v := a.(type) {
+	case message:
+		return c.fieldText(healthcode.FieldError(v))
 	case healthcode.FieldError:
 		return c.fieldText(v)
 	case *healthcode.Error:

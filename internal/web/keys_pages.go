@@ -360,12 +360,12 @@ func (s *Server) addPeer(ctx context.Context, raw string) (*healthcode.TrustedPe
 
 // asMessage is err's message as an argument of another message, which a
 // page translates with it.
-func asMessage(err error) healthcode.FieldError {
+func asMessage(err error) message {
 	var e *healthcode.Error
 	if !errors.As(err, &e) {
-		return healthcode.FieldError{Message: err.Error()}
+		return message{Message: err.Error()}
 	}
-	return healthcode.FieldError{Message: e.Message, Format: e.Format, Args: e.Args}
+	return message{Message: e.Message, Format: e.Format, Args: e.Args}
 }
 
 // errorText is an error's text for an admin, without the Go wrapping of
