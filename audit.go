@@ -37,12 +37,14 @@ const (
 	ActionOverrideDecide = "override.decide"
 	ActionPurge          = "purge"
 	ActionAuditRead      = "audit.read"
+	ActionTrustAdd       = "trust.add"    // a peer region's keys trusted
+	ActionTrustRemove    = "trust.remove" // a peer region no longer trusted
 )
 
 // AuditActions lists every action, for filters and documentation.
 var AuditActions = []string{ActionRead, ActionEnroll, ActionFactAdd, ActionFactUpdate, ActionFactWithdraw,
 	ActionStatusChange, ActionRuleSetPublish, ActionTokenIssue, ActionTokenRevoke, ActionPaperCodeIssue, ActionAppealFile,
-	ActionAppealDecide, ActionOverrideAdd, ActionOverrideDecide, ActionPurge, ActionAuditRead}
+	ActionAppealDecide, ActionOverrideAdd, ActionOverrideDecide, ActionPurge, ActionAuditRead, ActionTrustAdd, ActionTrustRemove}
 
 // AuditEntry is one entry of the audit log. It names what was touched by
 // reference ("test result 7", "status history 12"), never by content: the

@@ -241,9 +241,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	srv := web.New(web.Config{Region: cfg.Region, RegionName: cfg.RegionName, Location: loc, CodeLifetime: cfg.CodeLifetime,
 		SecureCookie: cfg.SecureCookie, HSTS: cfg.HSTS, PublicURL: publicURL, AppealDeadline: cfg.AppealDeadline, ProximityByType: cfg.proximity,
-		MaxInFlight: cfg.MaxInFlight, MaxWrites: cfg.MaxWrites, QueueTimeout: cfg.QueueTimeout, CJKFont: cfg.CJKFont}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
+		MaxInFlight: cfg.MaxInFlight, MaxWrites: cfg.MaxWrites, QueueTimeout: cfg.QueueTimeout, CJKFont: cfg.CJKFont, Keys: cfg.keyFacts()}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
 		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log, Dashboard: db,
-		InteropKey: interopKey, DSC: dsc, ImportDSCs: importDSCs})
+		InteropKey: interopKey, DSC: dsc, ImportDSCs: importDSCs, Peers: db,
+		FetchPeer: func(ctx context.Context, src string) (*healthcode.TrustedPeer, error) {
+			return fetchPeer(ctx, src, "", clock.Now())
+		}})
 	// The trusted peers' keys, then a refresh of their lists every
 	// --trust-refresh, for as long as the server runs.
 	refreshPeers(ctx, db, srv, log)

@@ -81,6 +81,7 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"ChangeFeed", testChangeFeed},
 		{"LoginLockout", testLoginLockout},
 		{"TrustedPeers", testTrustedPeers},
+		{"TrustedPeerAudit", testTrustedPeerAudit},
 		{"Dashboard", testDashboard},
 	}
 	for _, tt := range tests {

@@ -200,7 +200,7 @@ func (s *Server) placePage(w http.ResponseWriter, r *http.Request, a *healthcode
 		if healthcode.ErrorCode(err) == healthcode.EINTERNAL {
 			s.log.Error("place page", "error", err.Error())
 		}
-		p.Error, status = healthcode.ErrorMessage(err), statusFor(healthcode.ErrorCode(err))
+		p.Error, status = p.L.Err(err), statusFor(healthcode.ErrorCode(err))
 	}
 	if id, err := s.parsePlaceCode(r.PathValue("code")); err != nil {
 		fail(err)

@@ -56,6 +56,9 @@ type Config struct {
 	// proximity_by_type overrides it type by type.
 	ProximityByType map[healthcode.VenueType]time.Duration
 	CJKFont         string // a TrueType font with Chinese glyphs for printed paper codes; "" looks for an installed one
+	// Keys describes the region's secret keys for the keys page, without
+	// the keys themselves; cmd/healthcode fills it in.
+	Keys KeyFacts
 }
 
 // Server serves the API. Make it with New.
@@ -91,6 +94,9 @@ type Server struct {
 	site        *site
 	pageSet     map[string]bool // "METHOD pattern" of the routes that are pages
 	dashboard   healthcode.DashboardService
+	peers       healthcode.PeerService                                                 // nil: no trusted peers here
+	fetchPeer   func(ctx context.Context, src string) (*healthcode.TrustedPeer, error) // keys_pages.go
+	refreshes   peerRefreshes                                                          // keys_pages.go
 }
 
 // Deps are the server's collaborators, wired by cmd/healthcode.
@@ -112,6 +118,12 @@ type Deps struct {
 	// ImportDSCs are the foreign document signers whose EU DCCs residents
 	// may import into their records; none for no import.
 	ImportDSCs []*x509.Certificate
+	// Peers keeps the trusted peer regions, for the trust-list page; nil
+	// shows none.
+	Peers healthcode.PeerService
+	// FetchPeer reads and checks a peer's trust list from src, as
+	// `healthcode trust add SRC` does, for the trust-list page's form.
+	FetchPeer func(ctx context.Context, src string) (*healthcode.TrustedPeer, error)
 }
 
 // New returns a server ready to serve.
@@ -150,7 +162,7 @@ func New(cfg Config, d Deps) *Server {
 		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime), cache: newDisplayCache(),
 		shedder: newShedder(cfg.MaxInFlight, cfg.QueueTimeout), heavy: newShedder(runtime.GOMAXPROCS(0), cfg.QueueTimeout),
 		writers:     newShedder(cfg.MaxWrites, cfg.QueueTimeout),
-		routeLimits: defaultRouteLimits, dashboard: d.Dashboard}
+		routeLimits: defaultRouteLimits, dashboard: d.Dashboard, peers: d.Peers, fetchPeer: d.FetchPeer}
 	if s.keys != nil {
 		s.keyring = &keyring{own: s.keys}
 		s.keys = s.keyring
