@@ -175,6 +175,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.PurgeInterval > 0 {
 		background.Go(func() { runRetention(bg, db, cfg.Retain.Retention, cfg.PurgeInterval, log) })
 	}
+	background.Go(func() { runRuleCatchUp(bg, db, log) })
 	key, err := cfg.loadSigningKey(clock.Now())
 	if err != nil {
 		return err
@@ -236,7 +237,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	srv := web.New(web.Config{Region: cfg.Region, RegionName: cfg.RegionName, Location: loc, CodeLifetime: cfg.CodeLifetime,
 		SecureCookie: cfg.SecureCookie, HSTS: cfg.HSTS, PublicURL: publicURL, AppealDeadline: cfg.AppealDeadline, ProximityByType: cfg.proximity,
-		MaxInFlight: cfg.MaxInFlight, QueueTimeout: cfg.QueueTimeout, CJKFont: cfg.CJKFont}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
+		MaxInFlight: cfg.MaxInFlight, QueueTimeout: cfg.QueueTimeout, CJKFont: cfg.CJKFont}, web.Deps{Store: db, LoadRules: loadRules, Signer: signer,
 		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log, Dashboard: db,
 		InteropKey: interopKey, DSC: dsc, ImportDSCs: importDSCs})
 	// The trusted peers' keys, then a refresh of their lists every
