@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -164,8 +165,9 @@ func (s *Server) adminRulesPage(w http.ResponseWriter, r *http.Request, a *healt
 		if err != nil {
 			p.Error, status = healthcode.ErrorMessage(err), statusFor(healthcode.ErrorCode(err))
 			var he *healthcode.Error
-			if errors.As(err, &he) {
-				d.Problems = he.Fields
+			if errors.As(err, &he) && len(he.Fields) > 0 {
+				d.Problems = he.Fields // listed by the form: the alert only counts them
+				p.Error = fmt.Sprintf("%s (%d)", p.L.T("rules.problems"), len(he.Fields))
 			}
 		}
 	case r.URL.Query().Get("notice") == "published":
