@@ -201,6 +201,7 @@ func (s *Server) getStatusList(w http.ResponseWriter, r *http.Request, _ *health
 	if c.stale.Swap(false) || c.signed == nil || now.Sub(c.builtAt) >= statusListRefresh || now.Before(c.builtAt) {
 		entries, err := s.store.StatusListEntries(r.Context())
 		if err != nil {
+			c.stale.Store(true) // still due for a rebuild
 			return err
 		}
 		list := statuslist.Build(s.cfg.Region, now.Truncate(time.Second), statusListMaxAge, entries)
