@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"healthcode"
 )
 
 // TestBrowserRules: an admin previews a new rule set in Chromium, sees the
@@ -112,6 +110,16 @@ func TestBrowserRules(t *testing.T) {
 	rs.open("/?lang=en")
 	rs.waitFor(`document.getElementById('colorword').textContent === 'Yellow'`)
 
+	// The same pages in Chinese.
+	s.open("/admin/rules?lang=zh")
+	s.fill(map[string]string{"source": redFeverRules(t)}, `#rules-preview`)
+	if h := s.text("#preview-h"); h != "此规则集将带来的改动" {
+		t.Errorf("the preview's heading in Chinese: %q", h)
+	}
+	s.shoot(shots, "admin-rules-preview-zh")
+	rs.open("/rules?lang=zh")
+	rs.shoot(shots, "rules-history-zh")
+
 	// A tracer may read the rules but not publish.
 	tracer := createToken(t, ts.dataDir, "tracer")
 	req, _ := http.NewRequest("POST", ts.url+"/api/v1/rules", strings.NewReader(redFeverRules(t)))
@@ -124,5 +132,4 @@ func TestBrowserRules(t *testing.T) {
 	if resp.StatusCode != 403 {
 		t.Errorf("a tracer publishing: %d", resp.StatusCode)
 	}
-	_ = healthcode.RoleAdmin
 }

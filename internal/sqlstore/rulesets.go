@@ -206,17 +206,26 @@ FROM rule_sets r WHERE r.version = $1`, version).Scan(&name, &source, &at)
 	var rs healthcode.RuleSet
 	if ev := db.compiledRuleSet(version); ev != nil {
 		rs = *ev.RuleSet()
-	} else if db.loadRules != nil {
-		ev, err := db.loadRules([]byte(source))
-		if err != nil {
-			return nil, fmt.Errorf("find rule set %s: its stored source does not load: %w", version, err)
-		}
+	} else if ev, err := db.loadRulesOf(source); err == nil {
 		rs = *ev.RuleSet()
 	} else {
+		// Kept as published even if this binary cannot parse it (an older
+		// language): the document, without its rules.
+		if db.loadRules != nil {
+			db.log.Warn("a published rule set does not load", "version", version, "error", err.Error())
+		}
 		rs = healthcode.RuleSet{Version: version, Name: name, Source: []byte(source)}
 	}
 	rs.PublishedAt = instant(at)
 	return &rs, nil
+}
+
+// loadRulesOf compiles a stored document, if the store can.
+func (db *DB) loadRulesOf(source string) (healthcode.Evaluator, error) {
+	if db.loadRules == nil {
+		return nil, errors.New("the store was opened without LoadRules")
+	}
+	return db.loadRules([]byte(source))
 }
 
 // compiledRuleSet returns a compiled rule set of this version the store

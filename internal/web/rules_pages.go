@@ -24,6 +24,7 @@ type ruleView struct {
 type publicationView struct {
 	Version, Name, At string
 	Rollback, Current bool
+	InForce           bool   // its version is in force (now or again)
 	DiffURL           string // what it changed from the one it replaced
 }
 
@@ -75,7 +76,8 @@ func (s *Server) publicationViews(r *http.Request, admin bool) (publicationsView
 	}
 	out := make([]publicationView, len(pubs))
 	for i, p := range pubs {
-		out[i] = publicationView{Version: p.Version, Name: p.Name, At: s.localTime(p.At), Rollback: p.Rollback, Current: p.Current}
+		out[i] = publicationView{Version: p.Version, Name: p.Name, At: s.localTime(p.At), Rollback: p.Rollback, Current: p.Current,
+			InForce: p.Version == pubs[0].Version}
 		if i+1 < len(pubs) && pubs[i+1].Version != p.Version {
 			out[i].DiffURL = rulesDiffURL(pubs[i+1].Version, p.Version)
 		}

@@ -343,6 +343,11 @@ func TestRulesPages(t *testing.T) {
 	if r.status != 303 {
 		t.Errorf("rollback: %d %s", r.status, r.body)
 	}
+	// The first publication of the version in force again offers no rollback to it.
+	r = page("GET", "/admin/rules", admin, "")
+	if n := strings.Count(string(r.body), `href="/admin/rules/versions/`); n != 1 {
+		t.Errorf("%d rollback links, want 1 (to the default, the only version not in force)", n)
+	}
 	r = page("GET", "/rules", "", "")
 	if !strings.Contains(string(r.body), "What changed") || strings.Count(string(r.body), "<li") < 3 {
 		t.Errorf("public history after a rollback: %s", r.body)
