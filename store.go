@@ -30,6 +30,7 @@ type Store interface {
 	ExportService
 	ChangeFeed
 	LoginGuard
+	RuleSetService
 
 	// CreateResident enrolls r (already validated), filling in ID, Pseudonym
 	// and CreatedAt. passwordHash is empty for a dependent without a login.
@@ -87,10 +88,6 @@ type Store interface {
 	// reader of check-ins, in one transaction that records acc in the audit
 	// log as a read of the case holder's data.
 	ReadCaseMovements(ctx context.Context, acc Access, caseID int64, fn func(c *Case, pseudonym string, src MovementReader) error) error
-
-	// PublishRuleSet records rs as published (idempotent per version) and sets
-	// rs.PublishedAt to the time it was first published.
-	PublishRuleSet(ctx context.Context, rs *RuleSet) error
 
 	// CountStatuses counts residents by the colour of their stored status.
 	CountStatuses(ctx context.Context) (map[Color]int, error)

@@ -180,6 +180,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.PurgeInterval > 0 {
 		background.Go(func() { runRetention(bg, db, cfg.Retain.Retention, cfg.PurgeInterval, log) })
 	}
+	background.Go(func() { runRuleCatchUp(bg, db, log) })
 	key, err := cfg.loadSigningKey(clock.Now())
 	if err != nil {
 		return err
@@ -241,7 +242,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	srv := web.New(web.Config{Region: cfg.Region, RegionName: cfg.RegionName, Location: loc, CodeLifetime: cfg.CodeLifetime,
 		SecureCookie: cfg.SecureCookie, HSTS: cfg.HSTS, PublicURL: publicURL, AppealDeadline: cfg.AppealDeadline, ProximityByType: cfg.proximity,
-		MaxInFlight: cfg.MaxInFlight, MaxWrites: cfg.MaxWrites, QueueTimeout: cfg.QueueTimeout, CJKFont: cfg.CJKFont, Keys: cfg.keyFacts()}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
+		MaxInFlight: cfg.MaxInFlight, MaxWrites: cfg.MaxWrites, QueueTimeout: cfg.QueueTimeout, CJKFont: cfg.CJKFont, Keys: cfg.keyFacts()}, web.Deps{Store: db, LoadRules: loadRules, Signer: signer,
 		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log, Dashboard: db,
 		InteropKey: interopKey, DSC: dsc, ImportDSCs: importDSCs, Peers: db,
 		FetchPeer: func(ctx context.Context, src string) (*healthcode.TrustedPeer, error) {

@@ -212,8 +212,10 @@ func (c *storageConfig) loadSigningKey(now time.Time) (*signingKey, error) {
 	return &signingKey{priv: priv, created: created}, nil
 }
 
-// openStore opens the database with the default rule set and publishes
-// that rule set if this database has not seen it.
+// openStore opens the database. The store evaluates with the rule set the
+// database has in force and follows every later publication; a database
+// that has none (a fresh one) gets the embedded default rule set published.
+// The evaluator returned is the one in force when the store opened.
 func (c *storageConfig) openStore(ctx context.Context, clock healthcode.Clock, log *slog.Logger) (*sqlstore.DB, healthcode.Evaluator, error) {
 	if err := c.ensureDataDir(); err != nil {
 		return nil, nil, err
@@ -226,15 +228,36 @@ func (c *storageConfig) openStore(ctx context.Context, clock healthcode.Clock, l
 	if err != nil {
 		return nil, nil, fmt.Errorf("default rule set: %w", err)
 	}
-	db, err := sqlstore.Open(ctx, c.dbURL(), sqlstore.Options{Clock: clock, Evaluator: engine, Cipher: cipher, Logger: log, Outbox: c.outbox})
+	db, err := sqlstore.Open(ctx, c.dbURL(), sqlstore.Options{Clock: clock, Evaluator: engine, LoadRules: loadRules,
+		Cipher: cipher, Logger: log, Outbox: c.outbox})
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := db.PublishRuleSet(ctx, engine.RuleSet()); err != nil {
+	pubs, err := db.ListRuleSetPublications(ctx)
+	if err != nil {
 		db.Close()
-		return nil, nil, fmt.Errorf("publish rule set: %w", err)
+		return nil, nil, err
 	}
-	return db, engine, nil
+	if len(pubs) == 0 {
+		first := healthcode.ContextWithActor(ctx, healthcode.Actor{Role: healthcode.RoleSystem, Name: "system: first start"})
+		if err := db.PublishRuleSet(first, engine.RuleSet()); err != nil {
+			db.Close()
+			return nil, nil, fmt.Errorf("publish the default rule set: %w", err)
+		}
+	} else if pubs[0].Version != engine.RuleSet().Version {
+		log.Info("the rule set in force is not this binary's default; publish rules/default.yaml to use it",
+			"in_force", pubs[0].Version, "default", engine.RuleSet().Version)
+	}
+	return db, db.Evaluator(), nil
+}
+
+// loadRules compiles a rule set document (healthcode.RuleLoader).
+func loadRules(source []byte) (healthcode.Evaluator, error) {
+	e, err := rules.Load(source)
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // sealedFiles are the key files kept sealed under the data key, as PATH.sealed.

@@ -133,7 +133,7 @@ func (db *DB) FileAppeal(ctx context.Context, a *healthcode.Appeal, within time.
 		return healthcode.Errorf(healthcode.EINVALID, "file appeal: the deadline must be positive, not %s", within)
 	}
 	if a.Rule != "" {
-		if rs := db.eval.RuleSet(); rs != nil && !slices.ContainsFunc(rs.Rules, func(r healthcode.Rule) bool { return r.ID == a.Rule }) {
+		if rs := db.evaluator().RuleSet(); rs != nil && !slices.ContainsFunc(rs.Rules, func(r healthcode.Rule) bool { return r.ID == a.Rule }) {
 			return healthcode.Errorf(healthcode.EINVALID, "invalid appeal: rule: %q is not a rule of the rule set in force (GET /api/v1/rules)", a.Rule)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,6 +111,13 @@ func (db *DB) publish(cs []healthcode.Change) {
 	if len(cs) == 0 {
 		return
 	}
+	// The store follows a publication before anyone who caches statuses
+	// hears of it (rulesets.go).
+	if db.loadRules != nil && slices.ContainsFunc(cs, func(c healthcode.Change) bool {
+		return c.Kind == healthcode.ChangeRules || c.Kind == healthcode.ChangeReset
+	}) {
+		db.syncRulesLogged()
+	}
 	db.changes.mu.Lock()
 	subs := db.changes.subs
 	db.changes.mu.Unlock()
@@ -125,6 +133,13 @@ func (db *DB) Subscribe(fn func([]healthcode.Change)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.subs = append(f.subs[:len(f.subs):len(f.subs)], fn)
+	db.startWatching()
+}
+
+// startWatching starts the watcher of other processes' changes, once; the
+// caller holds db.changes.mu.
+func (db *DB) startWatching() {
+	f := &db.changes
 	if f.stop != nil {
 		return
 	}

@@ -122,7 +122,7 @@ ORDER BY p.status_index`, now.UnixMicro())
 	}
 	slices.Sort(ids)
 	for chunk := range slices.Chunk(ids, staleChunk) {
-		sts, err := db.refreshStale(ctx, "status list entries", chunk, version)
+		sts, err := db.refreshStale(ctx, "status list entries", chunk)
 		if err != nil {
 			return nil, err
 		}

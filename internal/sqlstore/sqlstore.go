@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"healthcode"
@@ -28,10 +29,16 @@ var _ healthcode.Store = (*DB)(nil)
 
 // Options configures a store.
 type Options struct {
-	Clock     healthcode.Clock     // required
-	Evaluator healthcode.Evaluator // required
-	Cipher    *secure.Cipher       // required: personal data encryption + blind index
-	Logger    *slog.Logger         // optional; nothing is logged without one
+	Clock healthcode.Clock // required
+	// Evaluator runs the rules until the database names a rule set in force
+	// (required). Without LoadRules it is the only one the store uses.
+	Evaluator healthcode.Evaluator
+	// LoadRules compiles a stored rule set. With it, the store evaluates with
+	// the rule set the database has in force, and follows each publication,
+	// by any process, at run time (rulesets.go).
+	LoadRules healthcode.RuleLoader
+	Cipher    *secure.Cipher // required: personal data encryption + blind index
+	Logger    *slog.Logger   // optional; nothing is logged without one
 	// Outbox makes every notification also wait in the webhook outbox, in
 	// the transaction that writes it; set it when a webhook is configured.
 	Outbox bool
@@ -51,7 +58,6 @@ type DB struct {
 	read *sql.DB
 
 	clock  healthcode.Clock
-	eval   healthcode.Evaluator
 	cipher *secure.Cipher
 	log    *slog.Logger
 
@@ -68,6 +74,12 @@ type DB struct {
 	// checkInDays are the days (checkInDay) whose check-in partition is known
 	// to exist, on PostgreSQL (checkindays.go).
 	checkInDays sync.Map
+
+	// The rule set in force (rulesets.go).
+	rules     atomic.Pointer[rulesInForce]
+	loadRules healthcode.RuleLoader
+	rulesMu   sync.Mutex                      // serializes syncRules
+	compiled  map[string]healthcode.Evaluator // by version, for rollbacks
 
 	url     string     // the database's URL, for the change feed's own connection
 	changes changeFeed // changes.go
@@ -89,7 +101,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	db := &DB{
 		url:          url,
 		clock:        opts.Clock,
-		eval:         opts.Evaluator,
+		loadRules:    opts.LoadRules,
+		compiled:     map[string]healthcode.Evaluator{},
 		cipher:       opts.Cipher,
 		log:          opts.Logger,
 		newPseudonym: randomPseudonym,
@@ -98,6 +111,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
 	}
+	db.rules.Store(&rulesInForce{eval: opts.Evaluator})
 
 	var err error
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
@@ -122,6 +136,16 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err := db.ensureCheckInIndexes(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", db.engine.name, err)
+	}
+	if err := db.syncRules(ctx, db.read); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", db.engine.name, err)
+	}
+	if db.loadRules != nil {
+		// Follow the publications of other processes (rulesets.go).
+		db.changes.mu.Lock()
+		db.startWatching()
+		db.changes.mu.Unlock()
 	}
 	db.log.Info("database ready", "engine", db.engine.name)
 	return db, nil

@@ -70,7 +70,7 @@ func fresh(st healthcode.Status, now time.Time, version string) bool {
 }
 
 func (db *DB) ruleSetVersion() string {
-	if rs := db.eval.RuleSet(); rs != nil {
+	if rs := db.evaluator().RuleSet(); rs != nil {
 		return rs.Version
 	}
 	return ""
@@ -90,7 +90,7 @@ func (db *DB) CurrentStatus(ctx context.Context, residentID int64) (healthcode.S
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
 		return healthcode.Status{}, db.wrap("current status", err)
 	}
-	sts, err := db.refreshStale(ctx, "current status", []int64{residentID}, version)
+	sts, err := db.refreshStale(ctx, "current status", []int64{residentID})
 	if err != nil {
 		return healthcode.Status{}, err
 	}
@@ -102,9 +102,15 @@ func (db *DB) CurrentStatus(ctx context.Context, residentID int64) (healthcode.S
 // write transaction: each resident is locked, and their status re-evaluated
 // and stored unless another request refreshed it meanwhile. This is the slow
 // path of CurrentStatus, for statuses that were not fresh when read.
-func (db *DB) refreshStale(ctx context.Context, op string, residentIDs []int64, version string) ([]healthcode.Status, error) {
+func (db *DB) refreshStale(ctx context.Context, op string, residentIDs []int64) ([]healthcode.Status, error) {
 	sts := make([]healthcode.Status, len(residentIDs))
 	err := db.update(ctx, op, func(tx *sql.Tx, now time.Time) error {
+		// A status of another version than ours may come from a process
+		// that already follows a newer publication: catch up first.
+		if err := db.syncRules(ctx, tx); err != nil {
+			return err
+		}
+		version := db.ruleSetVersion()
 		for i, id := range residentIDs {
 			if err := db.lockResident(ctx, tx, id); err != nil {
 				return err
@@ -139,6 +145,12 @@ func (db *DB) refreshStatus(ctx context.Context, tx *sql.Tx, now time.Time, resi
 	hadPrev := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return healthcode.Status{}, err
+	}
+	if hadPrev && prev.RuleSetVersion != db.ruleSetVersion() {
+		// Another process may follow a newer publication (refreshStale).
+		if err := db.syncRules(ctx, tx); err != nil {
+			return healthcode.Status{}, err
+		}
 	}
 	facts, err := db.loadFacts(ctx, tx, residentID)
 	if err != nil {
@@ -182,7 +194,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 	}
 	// By reference only: the colour and the cause are health data.
 	db.record(ctx, tx, healthcode.ActionStatusChange, residentID, fmt.Sprintf("status history %d", historyID))
-	if hadPrev {
+	// A new rule set that shows the resident the same thing is in the
+	// history (it names the version) but is not worth a message.
+	shown := st
+	shown.RuleSetVersion = prev.RuleSetVersion
+	if hadPrev && !shown.Equivalent(prev) {
 		if err := db.notifyStatus(ctx, tx, now, residentID, st); err != nil {
 			return healthcode.Status{}, err
 		}
@@ -194,7 +210,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 // status as it reads back from the database, with its reasons encoded.
 func (db *DB) evaluate(facts *healthcode.Facts, now time.Time) (healthcode.Status, []byte, error) {
 	id := facts.Resident.ID
-	st, err := db.eval.Evaluate(facts, now)
+	st, err := db.evaluator().Evaluate(facts, now)
 	if err != nil {
 		return healthcode.Status{}, nil, fmt.Errorf("evaluate status of resident %d: %w", id, err)
 	}
@@ -313,45 +329,4 @@ FROM status_history WHERE resident_id = $1 ORDER BY id`, residentID)
 		return nil, fmt.Errorf("status history: %w", err)
 	}
 	return hs, nil
-}
-
-// PublishRuleSet records rs as published, once per version, and sets
-// rs.PublishedAt to when its version was first published.
-func (db *DB) PublishRuleSet(ctx context.Context, rs *healthcode.RuleSet) error {
-	if rs.Version == "" {
-		return healthcode.Errorf(healthcode.EINVALID, "publish rule set: the rule set has no version")
-	}
-	var publishedAt time.Time
-	var inserted bool
-	err := db.update(ctx, "publish rule set", func(tx *sql.Tx, now time.Time) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO rule_sets (version, name, source, published_at)
-VALUES ($1, $2, $3, $4) ON CONFLICT (version) DO NOTHING`,
-			rs.Version, rs.Name, string(rs.Source), now.UnixMicro())
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		inserted = n > 0
-		if inserted {
-			db.record(ctx, tx, healthcode.ActionRuleSetPublish, 0, "rule set "+rs.Version)
-			db.recordChange(tx, healthcode.ChangeRules, 0)
-		}
-		var at sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT published_at FROM rule_sets WHERE version = $1`, rs.Version).Scan(&at); err != nil {
-			return err
-		}
-		publishedAt = instant(at)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	rs.PublishedAt = publishedAt
-	if inserted {
-		db.log.Info("rule set published", "version", rs.Version)
-	}
-	return nil
 }

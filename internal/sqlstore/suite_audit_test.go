@@ -153,7 +153,7 @@ func testAuditWrites(t *testing.T, e *env) {
 	if actions(es) != "token.issue,token.revoke,rule_set.publish" {
 		t.Fatalf("wrote %s", actions(es))
 	}
-	if es[0].ActorName != "first admin" || es[1].ActorRole != healthcode.RoleSystem || es[2].Detail != "rule set "+rs.Version {
+	if es[0].ActorName != "first admin" || es[1].ActorRole != healthcode.RoleSystem || es[2].Detail != "rule set "+rs.Version+" published" {
 		t.Errorf("entries %+v", es)
 	}
 

@@ -110,6 +110,8 @@ func newSite() (*site, error) {
 			return a.url, nil
 		},
 		"colorClass": func(c healthcode.Color) string { return "c-" + string(c) },
+		// part hands a partial template the page's language and one value.
+		"part": func(l any, d any) map[string]any { return map[string]any{"L": l, "D": d} },
 	}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html")
 	if err != nil {

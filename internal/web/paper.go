@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"healthcode"
@@ -165,6 +166,7 @@ type statusListCache struct {
 	mu      sync.Mutex
 	signed  []byte
 	builtAt time.Time
+	stale   atomic.Bool // a rule set was published since the build
 }
 
 // statusListRefresh is how long a built list is served before it is rebuilt;
@@ -173,6 +175,17 @@ const (
 	statusListRefresh = time.Minute
 	statusListMaxAge  = 15 * time.Minute
 )
+
+// forgetStatusList rebuilds the status list at its next request after a
+// publication: the colours of many paper codes may change at once.
+func (s *Server) forgetStatusList(cs []healthcode.Change) {
+	for _, c := range cs {
+		if c.Kind == healthcode.ChangeRules || c.Kind == healthcode.ChangeReset {
+			s.statusList.stale.Store(true) // not the lock: a build may hold it
+			return
+		}
+	}
+}
 
 func (c *statusListCache) invalidate() {
 	c.mu.Lock()
@@ -185,9 +198,10 @@ func (s *Server) getStatusList(w http.ResponseWriter, r *http.Request, _ *health
 	c := &s.statusList
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.signed == nil || now.Sub(c.builtAt) >= statusListRefresh || now.Before(c.builtAt) {
+	if c.stale.Swap(false) || c.signed == nil || now.Sub(c.builtAt) >= statusListRefresh || now.Before(c.builtAt) {
 		entries, err := s.store.StatusListEntries(r.Context())
 		if err != nil {
+			c.stale.Store(true) // still due for a rebuild
 			return err
 		}
 		list := statuslist.Build(s.cfg.Region, now.Truncate(time.Second), statusListMaxAge, entries)

@@ -415,28 +415,3 @@ func (s *Server) paperPage(w http.ResponseWriter, r *http.Request, a *healthcode
 	p.D = v
 	return s.render(w, r, http.StatusOK, "paper", p)
 }
-
-type ruleView struct {
-	ID, Color, Mark, Description, Reason string
-}
-
-func (s *Server) rulesPage(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
-	p := s.newPage(w, r, a, "resident", "rules")
-	if a != nil && a.Role != healthcode.RoleResident {
-		p.Section = "admin"
-	}
-	rs := s.evaluator.RuleSet()
-	var rules []ruleView
-	for _, rule := range rs.Rules {
-		reason := rule.Reason.EN
-		if p.L.ZH() {
-			reason = rule.Reason.ZH
-		}
-		rules = append(rules, ruleView{ID: rule.ID, Color: string(rule.Color), Mark: rule.Mark, Description: rule.Description, Reason: reason})
-	}
-	p.D = struct {
-		Version, Name, Published string
-		Rules                    []ruleView
-	}{rs.Version, rs.Name, s.localTime(rs.PublishedAt), rules}
-	return s.render(w, r, http.StatusOK, "rules", p)
-}

@@ -13,6 +13,7 @@ func (s *Server) routeTable() []route {
 	reviewer := []healthcode.Role{healthcode.RoleReviewer}
 	tracerOrReviewer := []healthcode.Role{healthcode.RoleTracer, healthcode.RoleReviewer}
 	auditor := []healthcode.Role{healthcode.RoleAuditor}
+	admin := []healthcode.Role{healthcode.RoleAdmin}
 	return []route{
 		{"GET", "/healthz", public, nil, "The process is up", s.healthz},
 		{"GET", "/readyz", public, nil, "The database answers and the keys are loaded", s.readyz},
@@ -29,6 +30,12 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/openapi.json", public, nil, "This API's OpenAPI document", s.openapi},
 		{"GET", "/.well-known/healthcode/trust-list", public, nil, "The region's signed trust list", s.getTrustList},
 		{"GET", "/api/v1/rules", public, nil, "The published rule set", s.getRules},
+		{"POST", "/api/v1/rules", roles, admin, "Publish a new rule set", s.publishRuleSet},
+		{"POST", "/api/v1/rules/preview", roles, admin, "What a proposed rule set would change, without publishing it", s.previewRuleSet},
+		{"GET", "/api/v1/rules/versions", public, nil, "Every publication of a rule set, newest first", s.listRuleSetVersions},
+		{"GET", "/api/v1/rules/versions/{version}", public, nil, "One published rule set with its document", s.getRuleSetVersion},
+		{"POST", "/api/v1/rules/versions/{version}/publish", roles, admin, "Put an earlier rule set back in force (rollback)", s.republishRuleSet},
+		{"GET", "/api/v1/rules/diff", public, nil, "What changed between two rule sets", s.diffRuleSetVersions},
 		{"GET", "/api/v1/areas", public, nil, "Announced area risk levels", s.listAreas},
 		{"POST", "/api/v1/verify", public, nil, "Verify a health code", s.verify},
 		{"GET", "/.well-known/healthcode/status-list", public, nil, "The signed status list of paper codes", s.getStatusList},
@@ -146,7 +153,8 @@ func (s *Server) pageRoutes() []route {
 		{"GET", "/notifications", resident, nil, "Your notifications", s.notificationsPage},
 		{"GET", "/paper", resident, nil, "Your paper code", s.paperPage},
 		{"POST", "/paper", resident, nil, "Issue a paper code (form)", s.paperPage},
-		{"GET", "/rules", public, nil, "The published rules, in plain words", s.rulesPage},
+		{"GET", "/rules", public, nil, "The published rules, in plain words, and every publication", s.rulesPage},
+		{"GET", "/rules/diff", public, nil, "What changed between two rule sets", s.rulesDiffPage},
 		{"GET", "/appeals", resident, nil, "Your appeals, their decisions, and the form to file one", s.appealsPage},
 		{"POST", "/appeals", resident, nil, "File an appeal (form)", s.appealsPage},
 		{"GET", "/access-log", resident, nil, "Who read your data and why; download all your data", s.accessLogPage},
@@ -184,6 +192,11 @@ func (s *Server) pageRoutes() []route {
 		{"GET", "/admin/overrides/{id}", roles, tracerOrReviewer, "Open an override: the purpose form", s.overridePage},
 		{"POST", "/admin/overrides/{id}", roles, tracerOrReviewer, "Open an override with a purpose (recorded)", s.overridePage},
 		{"POST", "/admin/overrides/{id}/decision", roles, reviewer, "Approve or reject an override (form)", s.overrideDecisionPage},
+		{"GET", "/admin/rules", roles, admin, "Rule sets: propose one, see what it changes, publish it", s.adminRulesPage},
+		{"POST", "/admin/rules", roles, admin, "Preview a proposed rule set (form)", s.adminRulesPage},
+		{"POST", "/admin/rules/publish", roles, admin, "Publish the previewed rule set (form)", s.adminPublishPage},
+		{"GET", "/admin/rules/versions/{version}", roles, admin, "Preview putting an earlier rule set back in force", s.adminRollbackPage},
+		{"POST", "/admin/rules/versions/{version}/publish", roles, admin, "Put an earlier rule set back in force (form)", s.adminRollbackPage},
 		{"GET", "/admin/audit", roles, auditor, "The audit log, filtered by actor, subject, action and time", s.auditPage},
 		{"GET", "/admin/audit/verify", roles, auditor, "Check the audit log's hash chain", s.auditVerifyPage},
 		{"GET", "/admin/test-results", roles, lab, "The form a lab reports a test result with", s.testResultsPage},

@@ -65,7 +65,7 @@ type Config struct {
 type Server struct {
 	cfg         Config
 	store       healthcode.Store
-	evaluator   healthcode.Evaluator
+	loadRules   healthcode.RuleLoader // checks a rule set before it is previewed or published
 	signer      *code.Signer
 	signingKey  ed25519.PrivateKey // signs the status list
 	placeKey    []byte             // keys the place-code tags
@@ -101,8 +101,10 @@ type Server struct {
 
 // Deps are the server's collaborators, wired by cmd/healthcode.
 type Deps struct {
-	Store      healthcode.Store
-	Evaluator  healthcode.Evaluator
+	Store healthcode.Store
+	// LoadRules checks and compiles a rule set document, for the preview and
+	// publication of a new rule set; nil refuses both.
+	LoadRules  healthcode.RuleLoader
 	Signer     *code.Signer
 	SigningKey ed25519.PrivateKey // the region's key: signs the status list
 	PlaceKey   []byte             // secret for place-code tags (at least 32 bytes)
@@ -158,7 +160,7 @@ func New(cfg Config, d Deps) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, store: d.Store, evaluator: d.Evaluator, signer: d.Signer, signingKey: d.SigningKey, placeKey: d.PlaceKey, keys: d.Keys,
+	s := &Server{cfg: cfg, store: d.Store, loadRules: d.LoadRules, signer: d.Signer, signingKey: d.SigningKey, placeKey: d.PlaceKey, keys: d.Keys,
 		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime), cache: newDisplayCache(),
 		shedder: newShedder(cfg.MaxInFlight, cfg.QueueTimeout), heavy: newShedder(runtime.GOMAXPROCS(0), cfg.QueueTimeout),
 		writers:     newShedder(cfg.MaxWrites, cfg.QueueTimeout),
@@ -173,6 +175,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	if d.Store != nil { // the OpenAPI tests make a server without one
 		d.Store.Subscribe(s.cache.apply)
+		d.Store.Subscribe(s.forgetStatusList)
 	}
 	var err error
 	if s.interop, err = newInterop(cfg, d.InteropKey, d.DSC); err != nil {

@@ -348,14 +348,6 @@ func (s *Server) paperColor(ctx context.Context, v *code.Verdict) error {
 	return nil
 }
 
-func (s *Server) getRules(w http.ResponseWriter, r *http.Request, _ *healthcode.Actor) error {
-	rs := s.evaluator.RuleSet()
-	w.Header().Set("Cache-Control", "public, max-age=60")
-	writeJSON(w, http.StatusOK, map[string]any{"version": rs.Version, "name": rs.Name,
-		"published_at": timeString(rs.PublishedAt), "rules": rs.Rules, "source": string(rs.Source)})
-	return nil
-}
-
 func (s *Server) getTrustList(w http.ResponseWriter, r *http.Request, _ *healthcode.Actor) error {
 	w.Header().Set("Content-Type", "application/jose")
 	w.Header().Set("Cache-Control", "public, max-age=300")

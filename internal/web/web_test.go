@@ -29,6 +29,15 @@ import (
 	"healthcode/internal/trust"
 )
 
+// loadRules is the server's healthcode.RuleLoader: the rule engine.
+func loadRules(src []byte) (healthcode.Evaluator, error) {
+	e, err := rules.Load(src)
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
 // harness is a real server (SQLite store, default rules, a fresh signing key)
 // behind httptest.
 type harness struct {
@@ -36,6 +45,7 @@ type harness struct {
 	interopKey *ecdsa.PrivateKey
 	dsc        *x509.Certificate
 	store      *sqlstore.DB
+	dbPath     string // the SQLite file, for another server on the same database
 	tokens     map[healthcode.Role]string
 	clock      *testClock
 	trust      *trust.List
@@ -71,7 +81,8 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	clock := &testClock{}
-	db, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "test.db"), sqlstore.Options{Clock: clock, Evaluator: engine, Cipher: cipher})
+	dbPath := filepath.Join(t.TempDir(), "test.db")
+	db, err := sqlstore.Open(ctx, dbPath, sqlstore.Options{Clock: clock, Evaluator: engine, LoadRules: loadRules, Cipher: cipher})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +97,7 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	loc, _ := time.LoadLocation("Asia/Shanghai")
-	h := &harness{store: db, tokens: map[healthcode.Role]string{}, clock: clock, trust: list}
+	h := &harness{store: db, dbPath: dbPath, tokens: map[healthcode.Role]string{}, clock: clock, trust: list}
 	h.Server = httptest.NewUnstartedServer(nil)
 	h.Server.Start()
 	t.Cleanup(h.Close)
@@ -99,7 +110,7 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	h.interopKey, h.dsc = interopKey, dsc
-	h.Server.Config.Handler = New(Config{Region: "330100", Location: loc, PublicURL: h.URL}, Deps{Store: db, Evaluator: engine,
+	h.Server.Config.Handler = New(Config{Region: "330100", Location: loc, PublicURL: h.URL}, Deps{Store: db, LoadRules: loadRules,
 		Signer: signer, SigningKey: priv, PlaceKey: bytes.Repeat([]byte{9}, 32), Keys: list, TrustList: signed, Clock: clock, Dashboard: db,
 		InteropKey: interopKey, DSC: dsc, Peers: db, FetchPeer: fetchPeerForTest})
 	for _, role := range healthcode.TokenRoles {
