@@ -37,12 +37,16 @@ const (
 	ActionOverrideDecide = "override.decide"
 	ActionPurge          = "purge"
 	ActionAuditRead      = "audit.read"
+	ActionNoticeQueue    = "contact_notice.queue"
+	ActionNoticeReceive  = "contact_notice.receive"
+	ActionProposalDecide = "contact_proposal.decide"
 )
 
 // AuditActions lists every action, for filters and documentation.
 var AuditActions = []string{ActionRead, ActionEnroll, ActionFactAdd, ActionFactUpdate, ActionFactWithdraw,
 	ActionStatusChange, ActionRuleSetPublish, ActionTokenIssue, ActionTokenRevoke, ActionPaperCodeIssue, ActionAppealFile,
-	ActionAppealDecide, ActionOverrideAdd, ActionOverrideDecide, ActionPurge, ActionAuditRead}
+	ActionAppealDecide, ActionOverrideAdd, ActionOverrideDecide, ActionPurge, ActionAuditRead,
+	ActionNoticeQueue, ActionNoticeReceive, ActionProposalDecide}
 
 // AuditEntry is one entry of the audit log. It names what was touched by
 // reference ("test result 7", "status history 12"), never by content: the
@@ -218,6 +222,7 @@ const (
 	RoleSystem    Role = "system"    // the server itself: time passing, retention, startup
 	RoleOperator  Role = "operator"  // someone running a healthcode command on the server's machine
 	RoleAnonymous Role = "anonymous" // an unauthenticated caller (enrollment)
+	RolePeer      Role = "peer"      // another region, known by the signature on what it sent (a contact notice)
 )
 
 // SystemActor is the actor of what the server does on its own.

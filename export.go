@@ -16,6 +16,7 @@ type Export struct {
 	Vaccinations  []Vaccination
 	Cases         []Case
 	Contacts      []ContactDesignation
+	Proposals     []ContactProposal // other regions' contact notices about them, and what this region's tracer decided
 	Withdrawn     []Withdrawal // facts above that no longer count
 	Overrides     []Override   // proposed, approved or rejected, on their facts
 	Retained      []RetainedReason

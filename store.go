@@ -30,6 +30,7 @@ type Store interface {
 	ExportService
 	ChangeFeed
 	LoginGuard
+	FederationService
 
 	// CreateResident enrolls r (already validated), filling in ID, Pseudonym
 	// and CreatedAt. passwordHash is empty for a dependent without a login.

@@ -258,7 +258,7 @@ func TestTraceAndDesignate(t *testing.T) {
 	var des struct{ Designations []designation }
 	r.json(t, &des)
 	if len(des.Designations) != 3 || des.Designations[0].Result != "designated" || des.Designations[1].Result != "rejected" ||
-		!strings.Contains(des.Designations[1].Reason, "not found by tracing") || !strings.Contains(des.Designations[2].Reason, "another region") {
+		!strings.Contains(des.Designations[1].Reason, "not found by tracing") || des.Designations[2].Result != "notified" || des.Designations[2].Region != "110100" || des.Designations[2].NoticeID == "" {
 		t.Fatalf("designate: %s", r.body)
 	}
 	// A retry records nothing new.
