@@ -17,8 +17,8 @@ type Export struct {
 	Cases         []Case
 	Contacts      []ContactDesignation
 	Proposals     []ContactProposal // other regions' contact notices about them, and what this region's tracer decided
-	Withdrawn     []Withdrawal // facts above that no longer count
-	Overrides     []Override   // proposed, approved or rejected, on their facts
+	Withdrawn     []Withdrawal      // facts above that no longer count
+	Overrides     []Override        // proposed, approved or rejected, on their facts
 	Retained      []RetainedReason
 	Status        Status
 	History       []StatusChange // every change, with the rules that applied and why it changed

@@ -190,7 +190,7 @@ func EndpointOf(source, wellKnownPath string) string {
 // list with the key that signs. Set the fields and call Run.
 type Worker struct {
 	Outbox   healthcode.FederationService
-	Key      ed25519.PrivateKey       // the region's current code-signing key
+	Key      ed25519.PrivateKey         // the region's current code-signing key
 	Endpoint func(region string) string // the region's federation endpoint; "" when unknown
 
 	Client     *http.Client

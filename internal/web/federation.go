@@ -295,3 +295,105 @@ func (s *Server) listOutgoingNotices(w http.ResponseWriter, r *http.Request, _ *
 	return nil
 }
 
+// --- pages -------------------------------------------------------------------
+
+type proposalView struct {
+	ID                                   int64
+	From, Venue, VenueType, LastExposure string
+	CaseConfirmed, QuarantineUntil       string
+	Received, State, Decided, DecidedBy  string
+	Reason, Subject                      string
+	ResidentID, DesignationID            int64
+	Degree                               int
+}
+
+type outgoingView struct {
+	ID, To, Queued, State, Error string
+	CaseID                       int64
+	Contacts, Attempts           int
+}
+
+// noticesPage lists the proposals waiting for this region's tracer, the
+// decided ones, and the notices this region sent, with their delivery.
+func (s *Server) noticesPage(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
+	return s.renderNotices(w, r, a, s.newPage(w, r, a, "admin", "notices"), http.StatusOK)
+}
+
+func (s *Server) renderNotices(w http.ResponseWriter, r *http.Request, a *healthcode.Actor, p *page, status int) error {
+	ps, err := s.store.ListContactProposals(r.Context(), "")
+	if err != nil {
+		return err
+	}
+	var open, decided []proposalView
+	for i := len(ps) - 1; i >= 0; i-- {
+		pr := ps[i]
+		from := pr.FromRegion
+		if pr.FromName != "" {
+			from = pr.FromName + " (" + pr.FromRegion + ")"
+		}
+		v := proposalView{ID: pr.ID, From: from, Venue: pr.Venue, VenueType: pr.VenueType, LastExposure: s.localTime(pr.LastExposure),
+			CaseConfirmed: s.localTime(pr.CaseConfirmed), QuarantineUntil: s.localTime(pr.QuarantineUntil), Received: s.localTime(pr.ReceivedAt),
+			State: string(pr.State), Decided: s.localTime(pr.DecidedAt), DecidedBy: pr.DecidedBy, Reason: pr.DecisionReason,
+			Subject: pr.Subject, ResidentID: pr.ResidentID, DesignationID: pr.DesignationID, Degree: pr.Degree}
+		if pr.State == healthcode.ProposalOpen {
+			open = append(open, v)
+		} else {
+			decided = append(decided, v)
+		}
+	}
+	ns, err := s.store.ListOutgoingNotices(r.Context(), 100)
+	if err != nil {
+		return err
+	}
+	var sent []outgoingView
+	for _, o := range ns {
+		st := "pending"
+		switch {
+		case !o.DeliveredAt.IsZero():
+			st = "delivered"
+		case !o.RefusedAt.IsZero():
+			st = "refused"
+		}
+		sent = append(sent, outgoingView{ID: o.Notice.ID, To: o.Notice.To, Queued: s.localTime(o.QueuedAt), State: st, Error: o.LastError,
+			CaseID: o.CaseID, Contacts: len(o.Notice.Contacts), Attempts: o.Attempts})
+	}
+	p.D = struct {
+		Open, Decided []proposalView
+		Sent          []outgoingView
+	}{open, decided, sent}
+	return s.render(w, r, status, "notices", p)
+}
+
+func (s *Server) confirmProposalPage(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
+	if err := parseForm(w, r); err != nil {
+		return err
+	}
+	id, err := pathID(r, "contact proposal")
+	if err == nil {
+		_, _, err = s.store.ConfirmContactProposal(healthcode.ContextWithActor(r.Context(), *a), id, a.Name)
+	}
+	return s.afterDecision(w, r, a, err)
+}
+
+func (s *Server) dismissProposalPage(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
+	if err := parseForm(w, r); err != nil {
+		return err
+	}
+	id, err := pathID(r, "contact proposal")
+	if err == nil {
+		_, err = s.store.DismissContactProposal(healthcode.ContextWithActor(r.Context(), *a), id, a.Name, r.PostForm.Get("reason"))
+	}
+	return s.afterDecision(w, r, a, err)
+}
+
+func (s *Server) afterDecision(w http.ResponseWriter, r *http.Request, a *healthcode.Actor, err error) error {
+	if err == nil {
+		return redirect(w, r, "/admin/contact-notices")
+	}
+	if healthcode.ErrorCode(err) == healthcode.EINTERNAL {
+		return err
+	}
+	p := s.newPage(w, r, a, "admin", "notices")
+	p.Error = healthcode.ErrorMessage(err)
+	return s.renderNotices(w, r, a, p, statusFor(healthcode.ErrorCode(err)))
+}
