@@ -80,6 +80,7 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"ChangeFeed", testChangeFeed},
 		{"LoginLockout", testLoginLockout},
 		{"TrustedPeers", testTrustedPeers},
+		{"ContactNotices", testContactNotices},
 		{"Dashboard", testDashboard},
 	}
 	for _, tt := range tests {
