@@ -15,7 +15,7 @@ func testNotice(e *env, id, to string, subjects ...string) healthcode.ContactNot
 		last := now.Add(-30 * time.Hour)
 		n.Contacts = append(n.Contacts, healthcode.NoticeContact{Subject: s, Degree: 1, LastExposure: last,
 			QuarantineUntil: last.Add(healthcode.DefaultContactQuarantine),
-			Exposures: []healthcode.NoticeExposure{{VenueName: "虹桥站", VenueType: "transit", SourceAt: last.Add(-10 * time.Minute), ContactAt: last}}})
+			Exposures:       []healthcode.NoticeExposure{{VenueName: "虹桥站", VenueType: "transit", SourceAt: last.Add(-10 * time.Minute), ContactAt: last}}})
 	}
 	return n
 }
