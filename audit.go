@@ -310,8 +310,8 @@ type AuditService interface {
 	// ListAudit returns the entries that match f, newest first, and records
 	// the auditor's query as an audit.read entry.
 	ListAudit(ctx context.Context, by Actor, f AuditFilter) ([]AuditEntry, error)
-	// ListAccessLog returns the reads of the resident's data by others,
-	// newest first.
+	// ListAccessLog returns the reads of the resident's data by others, and
+	// the contact notices other regions sent about them, newest first.
 	ListAccessLog(ctx context.Context, residentID int64) ([]AuditEntry, error)
 	// VerifyAuditLog checks the whole chain and reports its first broken link.
 	VerifyAuditLog(ctx context.Context) (AuditReport, error)

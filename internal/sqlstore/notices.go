@@ -222,8 +222,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'proposed', NULL
 					return fmt.Errorf("insert contact proposal: %w", err)
 				}
 				res.Result = "proposed"
-				db.record(ctx, tx, healthcode.ActionNoticeReceive, residentID,
-					fmt.Sprintf("contact notice %s from region %s: proposal %d", n.ID, n.From, res.ProposalID))
+				// The resident's access log shows it: another region sent
+				// their pseudonym and movements here.
+				db.audit(tx, auditEntry(healthcode.ActorFromContext(ctx), healthcode.ActionNoticeReceive, residentID,
+					fmt.Sprintf("region %s reported a contact with a confirmed case there", n.From),
+					fmt.Sprintf("contact notice %s from region %s: proposal %d", n.ID, n.From, res.ProposalID)))
 			}
 			rc.Results = append(rc.Results, res)
 		}

@@ -125,6 +125,10 @@ func TestFederationEndpoint(t *testing.T) {
 	if st.Color != healthcode.Yellow || len(st.Reasons) != 1 || !strings.Contains(st.Reasons[0].Message, "虹桥站 (Shanghai 310100)") {
 		t.Errorf("status after the confirmation: %+v", st)
 	}
+	r := h.do(t, "GET", "/api/v1/me/access-log", tok, nil)
+	if !strings.Contains(string(r.body), "region 310100 (Shanghai)") || !strings.Contains(string(r.body), "reported a contact") {
+		t.Errorf("the access log does not show the notice: %s", r.body)
+	}
 	var ex exportResponse
 	h.do(t, "GET", "/api/v1/me/export", tok, nil).json(t, &ex)
 	if len(ex.Proposals) != 1 || ex.Proposals[0].State != "confirmed" || len(ex.Contacts) != 1 || ex.Contacts[0].CaseRegion != "310100" {
