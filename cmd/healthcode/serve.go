@@ -245,16 +245,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxInFlight: cfg.MaxInFlight, QueueTimeout: cfg.QueueTimeout, CJKFont: cfg.CJKFont}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
 		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log, Dashboard: db,
 		InteropKey: interopKey, DSC: dsc, ImportDSCs: importDSCs})
-	// Contact notices to other regions: delivered to the federation
-	// endpoint next to each peer's trust list, signed with this region's
-	// current key, retried with backoff until acknowledged.
+	// The trusted peers' keys and federation endpoints, then a refresh of
+	// their lists every --trust-refresh, for as long as the server runs.
+	// Contact notices to other regions go to those endpoints, signed with
+	// this region's current key, retried with backoff until acknowledged.
 	endpoints := &peerEndpoints{}
+	refreshPeers(ctx, db, srv, endpoints, log)
 	nw := &notice.Worker{Outbox: db, Key: key.priv, Endpoint: endpoints.lookup, Clock: clock, Log: log,
 		MinBackoff: cfg.NoticeRetry, Poll: min(2*time.Second, cfg.NoticeRetry)}
 	background.Go(func() { _ = nw.Run(bg) })
-	// The trusted peers' keys, then a refresh of their lists every
-	// --trust-refresh, for as long as the server runs.
-	refreshPeers(ctx, db, srv, endpoints, log)
 	go func() {
 		t := time.NewTicker(cfg.TrustRefresh)
 		defer t.Stop()
