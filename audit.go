@@ -40,12 +40,14 @@ const (
 	ActionNoticeQueue    = "contact_notice.queue"
 	ActionNoticeReceive  = "contact_notice.receive"
 	ActionProposalDecide = "contact_proposal.decide"
+	ActionTrustAdd       = "trust.add"    // a peer region's keys trusted
+	ActionTrustRemove    = "trust.remove" // a peer region no longer trusted
 )
 
 // AuditActions lists every action, for filters and documentation.
 var AuditActions = []string{ActionRead, ActionEnroll, ActionFactAdd, ActionFactUpdate, ActionFactWithdraw,
 	ActionStatusChange, ActionRuleSetPublish, ActionTokenIssue, ActionTokenRevoke, ActionPaperCodeIssue, ActionAppealFile,
-	ActionAppealDecide, ActionOverrideAdd, ActionOverrideDecide, ActionPurge, ActionAuditRead,
+	ActionAppealDecide, ActionOverrideAdd, ActionOverrideDecide, ActionPurge, ActionAuditRead, ActionTrustAdd, ActionTrustRemove,
 	ActionNoticeQueue, ActionNoticeReceive, ActionProposalDecide}
 
 // AuditEntry is one entry of the audit log. It names what was touched by

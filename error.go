@@ -24,12 +24,20 @@ type Error struct {
 	Code    string
 	Message string
 	Fields  []FieldError
+	// Format and Args are what Message was made from (by Errorf; for
+	// Problems.Err, Format is the "what" and the fields say the rest), so
+	// that a web page can say it in its own language.
+	Format string
+	Args   []any
 }
 
 // FieldError names one invalid input field and what is wrong with it.
 type FieldError struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
+	// Format and Args are what Message was made from, for translation.
+	Format string `json:"-"`
+	Args   []any  `json:"-"`
 }
 
 func (e *Error) Error() string {
@@ -45,7 +53,7 @@ func (e *Error) Error() string {
 
 // Errorf returns an *Error with the given code and formatted message.
 func Errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Format: format, Args: args}
 }
 
 // ErrorCode returns the code of the *Error in err's chain, EINTERNAL for any
@@ -77,7 +85,7 @@ type Problems []FieldError
 
 // Add records a problem with field.
 func (p *Problems) Add(field, format string, args ...any) {
-	*p = append(*p, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	*p = append(*p, FieldError{Field: field, Message: fmt.Sprintf(format, args...), Format: format, Args: args})
 }
 
 // Err returns nil when there are no problems, else an EINVALID *Error that
@@ -90,7 +98,7 @@ func (p Problems) Err(what string) error {
 	if len(p) > 1 {
 		msg += fmt.Sprintf(" (and %d more)", len(p)-1)
 	}
-	return &Error{Code: EINVALID, Message: msg, Fields: p}
+	return &Error{Code: EINVALID, Message: msg, Fields: p, Format: what}
 }
 
 // Merge adds the field errors of err (an *Error from a Validate method) to p,

@@ -188,7 +188,7 @@ func TestTestResultValidate(t *testing.T) {
 func TestProblemsMerge(t *testing.T) {
 	var p Problems
 	p.Add("date", "is not a real date")
-	p.Merge(&Error{Code: EINVALID, Fields: []FieldError{{"date", "is required"}, {"product", "is required"}}})
+	p.Merge(&Error{Code: EINVALID, Fields: []FieldError{{Field: "date", Message: "is required"}, {Field: "product", Message: "is required"}}})
 	if len(p) != 2 || p[0].Message != "is not a real date" || p[1].Field != "product" {
 		t.Errorf("merged %+v", p)
 	}

@@ -73,6 +73,10 @@ type Store interface {
 	// the facts in force (not withdrawn), approved overrides and retained
 	// reasons.
 	LoadFacts(ctx context.Context, residentID int64) (*Facts, error)
+	// LatestTest returns when the resident's latest test of type typ with
+	// result was sampled, among the tests in force; zero when there is none.
+	// It is LoadFacts narrowed to what a code vouches for, in one query.
+	LatestTest(ctx context.Context, residentID int64, typ TestType, result TestOutcome) (time.Time, error)
 
 	// ReadCase returns a case for someone other than its resident, recording
 	// acc in the audit log in the same transaction.

@@ -3,7 +3,7 @@
 # connections on loopback against GET /api/v1/me/code, signed in as N
 # different residents, and against a trivial Go handler in the same run.
 #   scripts/bench-display.sh            # N=10000 residents, 20 s per run
-#   N=100000 DURATION=30s scripts/bench-display.sh
+#   N=100000 DURATION=30s ROUNDS=5 scripts/bench-display.sh
 set -eu
 cd "$(dirname "$0")/.."
 N=${N:-10000}
@@ -29,7 +29,15 @@ for i in $(seq 100); do
 done
 echo "== warm-up"
 wrk -t2 -c"$CONNECTIONS" -d5s -s scripts/bench/tokens.lua http://127.0.0.1:18080/api/v1/me/code -- "$DATA/sessions.txt" | grep Requests/sec
-echo "== healthcode GET /api/v1/me/code ($N residents)"
-wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/bench/tokens.lua http://127.0.0.1:18080/api/v1/me/code -- "$DATA/sessions.txt"
-echo "== trivial Go handler"
-wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency http://127.0.0.1:18081/
+# Both servers get the same requests from the same wrk script (a bearer
+# token a request), so the load generator's own cost is the same for both
+# and the ratio is the servers'. Runs alternate, ROUNDS times, so that other
+# work on a shared machine falls on both alike.
+for round in $(seq "${ROUNDS:-3}"); do
+	echo "== round $round: healthcode GET /api/v1/me/code ($N residents)"
+	wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/bench/tokens.lua http://127.0.0.1:18080/api/v1/me/code -- "$DATA/sessions.txt" | grep -E 'Requests/sec|  50%|  99%'
+	echo "== round $round: trivial Go handler (same requests)"
+	wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/bench/tokens.lua http://127.0.0.1:18081/ -- "$DATA/sessions.txt" | grep -E 'Requests/sec|  50%|  99%'
+done
+echo "== trivial Go handler, plain requests (no script, no token)"
+wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency http://127.0.0.1:18081/ | grep -E 'Requests/sec|  50%|  99%'

@@ -12,11 +12,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"healthcode"
 	"healthcode/internal/secure"
 	"healthcode/internal/sqlstore"
+	"healthcode/internal/web"
 )
 
 // runRotateDataKey re-encrypts all personal data under a new data key:
@@ -163,4 +166,31 @@ func reseal(path string, old, next *secure.Cipher) error {
 		return err
 	}
 	return writeFileAtomic(path, sealFile(next, path, data))
+}
+
+// keyFacts describes the secret keys for the admin's keys page: the data
+// key's id and fingerprint and when the key files were written, never the
+// keys themselves.
+func (c *storageConfig) keyFacts() web.KeyFacts {
+	kf := web.KeyFacts{DataDir: c.DataDir, DataKeyFile: c.DataKeyFile}
+	path := c.dataKeyPath()
+	if data, err := os.ReadFile(path); err == nil {
+		text := strings.TrimSpace(string(data))
+		kf.DataKeyID = 1
+		if before, after, ok := strings.Cut(text, ":"); ok {
+			kf.DataKeyID, _ = strconv.Atoi(before)
+			text = after
+		}
+		if key, err := hex.DecodeString(text); err == nil {
+			kf.DataKeyFingerprint = web.KeyFingerprint(key)
+		}
+		clear(data)
+	}
+	if fi, err := os.Stat(path); err == nil {
+		kf.DataKeyCreated = fi.ModTime()
+	}
+	if fi, err := os.Stat(filepath.Join(c.DataDir, "place-code.key.sealed")); err == nil {
+		kf.PlaceKeyCreated = fi.ModTime()
+	}
+	return kf
 }

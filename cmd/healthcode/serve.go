@@ -45,6 +45,7 @@ type serveConfig struct {
 	AppealDeadline time.Duration
 	PurgeInterval  time.Duration
 	MaxInFlight    int
+	MaxWrites      int
 	QueueTimeout   time.Duration
 	ImportDSC      string // --import-dsc: a file of the foreign DSCs residents may import certificates of
 	TrustRefresh   time.Duration
@@ -85,6 +86,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 100_000 {
 		return usageError("--max-in-flight must be between 1 and 100000, not %d", c.MaxInFlight)
+	}
+	if c.MaxWrites < 1 || c.MaxWrites > 10_000 {
+		return usageError("--max-writes must be between 1 and 10000, not %d", c.MaxWrites)
 	}
 	if c.QueueTimeout < time.Millisecond || c.QueueTimeout > 10*time.Second {
 		return usageError("--queue-timeout must be between 1ms and 10s, not %s", c.QueueTimeout)
@@ -140,6 +144,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&cfg.AppealDeadline, "appeal-deadline", healthcode.DefaultAppealDeadline, "how long reviewers have to decide an appeal before it is flagged overdue")
 	fs.DurationVar(&cfg.PurgeInterval, "purge-interval", time.Hour, "how often the retention job runs (0: never; run healthcode purge instead)")
 	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 256, "requests served at once; past it a request waits at most --queue-timeout, then gets 503")
+	fs.IntVar(&cfg.MaxWrites, "max-writes", 4, "API requests that write (check-in uploads, facts, ...) served at once; past it one waits at most --queue-timeout, then gets 503")
 	fs.DurationVar(&cfg.QueueTimeout, "queue-timeout", 100*time.Millisecond, "how long a request waits for a turn before it is shed with 503")
 	fs.DurationVar(&cfg.TrustRefresh, "trust-refresh", 10*time.Minute, "how often the trusted peers' trust lists are fetched again (ETag)")
 	fs.DurationVar(&cfg.NoticeRetry, "notice-retry", 5*time.Second, "the first wait after a failed delivery of a contact notice to another region; it doubles up to 1h")
@@ -242,9 +247,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	srv := web.New(web.Config{Region: cfg.Region, RegionName: cfg.RegionName, Location: loc, CodeLifetime: cfg.CodeLifetime,
 		SecureCookie: cfg.SecureCookie, HSTS: cfg.HSTS, PublicURL: publicURL, AppealDeadline: cfg.AppealDeadline, ProximityByType: cfg.proximity,
-		MaxInFlight: cfg.MaxInFlight, QueueTimeout: cfg.QueueTimeout, CJKFont: cfg.CJKFont}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
+		MaxInFlight: cfg.MaxInFlight, MaxWrites: cfg.MaxWrites, QueueTimeout: cfg.QueueTimeout, CJKFont: cfg.CJKFont, Keys: cfg.keyFacts()}, web.Deps{Store: db, Evaluator: engine, Signer: signer,
 		SigningKey: key.priv, PlaceKey: placeKey, Keys: list, TrustList: signedList, Clock: clock, Logger: log, Dashboard: db,
-		InteropKey: interopKey, DSC: dsc, ImportDSCs: importDSCs})
+		InteropKey: interopKey, DSC: dsc, ImportDSCs: importDSCs, Peers: db,
+		FetchPeer: func(ctx context.Context, src string) (*healthcode.TrustedPeer, error) {
+			return fetchPeer(ctx, src, "", clock.Now())
+		}})
 	// The trusted peers' keys and federation endpoints, then a refresh of
 	// their lists every --trust-refresh, for as long as the server runs.
 	// Contact notices to other regions go to those endpoints, signed with

@@ -53,7 +53,10 @@ func runTrust(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	if err := db.PutTrustedPeer(ctx, p); err != nil {
+	// The admin's trust-list page does the same: fetch, check, and add
+	// with an entry in the audit log.
+	op := healthcode.ContextWithActor(ctx, healthcode.OperatorActor("trust add"))
+	if err := db.AddTrustedPeer(op, p); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "trusting region %s from %s; running servers pick it up at their next refresh\n", p.Region, p.Source)
@@ -108,7 +111,9 @@ func refreshPeers(ctx context.Context, db *sqlstore.DB, srv *web.Server, endpoin
 		if ep := notice.EndpointOf(p.Source, trust.WellKnownPath); ep != "" {
 			eps[p.Region] = ep
 		}
-		if fresh, err := fetchPeer(ctx, p.Source, p.ETag, now); err != nil {
+		fresh, err := fetchPeer(ctx, p.Source, p.ETag, now)
+		srv.NotePeerRefresh(p.Source, now, err)
+		if err != nil {
 			log.Warn("trusted peer: refresh failed; keeping the last list", "source", p.Source, "error", err.Error())
 		} else if fresh != nil {
 			if err := db.PutTrustedPeer(ctx, fresh); err != nil {

@@ -82,8 +82,14 @@ func NewSecret(prefix string) (secret string, hash []byte, err error) {
 
 // HashSecret returns the SHA-256 of a bearer secret.
 func HashSecret(secret string) []byte {
-	h := sha256.Sum256([]byte(secret))
+	h := SecretDigest(secret)
 	return h[:]
+}
+
+// SecretDigest is HashSecret as an array, which a caller can keep off the
+// heap.
+func SecretDigest(secret string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(secret))
 }
 
 // KeySize is the size of a data key: AES-256 plus an HMAC key derived from it.

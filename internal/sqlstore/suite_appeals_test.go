@@ -398,3 +398,48 @@ func testExport(t *testing.T, e *env) {
 		t.Errorf("rule sets %+v", ex.RuleSets)
 	}
 }
+
+// testLatestTest: LatestTest finds the latest sample of the asked type and
+// result among the tests in force, as LoadFacts would show them.
+func testLatestTest(t *testing.T, e *env) {
+	r := e.enroll(t)
+	other := e.enroll(t)
+	latest := func() time.Time {
+		t.Helper()
+		return must[time.Time](t)(e.db.LatestTest(e.ctx, r.ID, healthcode.PCR, healthcode.Negative))
+	}
+	if got := latest(); !got.IsZero() {
+		t.Fatalf("no tests yet, LatestTest = %v", got)
+	}
+	now := e.clock.Now().Truncate(time.Microsecond)
+	add := func(resident int64, typ healthcode.TestType, result healthcode.TestOutcome, sampled time.Time) *healthcode.TestResult {
+		t.Helper()
+		tr := &healthcode.TestResult{ResidentID: resident, Type: typ, Result: result, SampledAt: sampled, ResultedAt: now, Institution: "Xihu lab"}
+		must[healthcode.Status](t)(e.db.AddTestResult(e.ctx, tr))
+		return tr
+	}
+	add(r.ID, healthcode.PCR, healthcode.Negative, now.Add(-30*time.Hour))
+	newest := add(r.ID, healthcode.PCR, healthcode.Negative, now.Add(-20*time.Hour))
+	add(r.ID, healthcode.PCR, healthcode.Negative, now.Add(-25*time.Hour)) // recorded later, sampled earlier
+	add(r.ID, healthcode.Antigen, healthcode.Negative, now.Add(-time.Hour))
+	add(other.ID, healthcode.PCR, healthcode.Negative, now.Add(-2*time.Hour))
+	if got := latest(); !got.Equal(now.Add(-20 * time.Hour)) {
+		t.Errorf("LatestTest = %v, want the PCR sampled 20 h ago (%v)", got, now.Add(-20*time.Hour))
+	}
+	if got := must[time.Time](t)(e.db.LatestTest(e.ctx, r.ID, healthcode.PCR, healthcode.Positive)); !got.IsZero() {
+		t.Errorf("no positive PCR, LatestTest = %v", got)
+	}
+
+	// A withdrawn test no longer counts (an upheld appeal withdraws it).
+	a := &healthcode.Appeal{ResidentID: r.ID, FiledBy: r.ID, Rule: "positive_test",
+		Fact: healthcode.FactRef{Kind: healthcode.FactTestResult, ID: newest.ID}, What: "not my sample", Why: "mixed up at the lab"}
+	if err := e.db.FileAppeal(e.ctx, a, healthcode.DefaultAppealDeadline); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.db.DecideAppeal(e.ctx, a.ID, healthcode.AppealDecision{Uphold: true, Reason: "the lab confirmed the mix-up", By: reviewerActor}); err != nil {
+		t.Fatal(err)
+	}
+	if got := latest(); !got.Equal(now.Add(-25 * time.Hour)) {
+		t.Errorf("after the withdrawal LatestTest = %v, want the PCR sampled 25 h ago", got)
+	}
+}

@@ -70,6 +70,7 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"AppealValidation", testAppealValidation},
 		{"Override", testOverride},
 		{"Export", testExport},
+		{"LatestTest", testLatestTest},
 		{"Retention", testRetention},
 		{"RetentionKeepsRunningStatus", testRetentionKeepsRunningStatus},
 		{"EndOfEmergency", testEndOfEmergency},
@@ -81,6 +82,7 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"LoginLockout", testLoginLockout},
 		{"TrustedPeers", testTrustedPeers},
 		{"ContactNotices", testContactNotices},
+		{"TrustedPeerAudit", testTrustedPeerAudit},
 		{"Dashboard", testDashboard},
 	}
 	for _, tt := range tests {

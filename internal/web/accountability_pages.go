@@ -107,7 +107,7 @@ func (s *Server) appealsPage(w http.ResponseWriter, r *http.Request, a *healthco
 		if err == nil {
 			return redirect(w, r, "/appeals"+forQuery(forID(r)))
 		}
-		p.Error, status, v.Form = healthcode.ErrorMessage(err), statusFor(healthcode.ErrorCode(err)), f
+		p.Error, status, v.Form = p.L.Err(err), statusFor(healthcode.ErrorCode(err)), f
 	}
 	var out struct {
 		Appeals []appealJSON `json:"appeals"`
@@ -311,7 +311,7 @@ func (s *Server) overridesPage(w http.ResponseWriter, r *http.Request, a *health
 		if err == nil {
 			return redirect(w, r, "/admin/overrides")
 		}
-		p.Error, status, form = healthcode.ErrorMessage(err), statusFor(healthcode.ErrorCode(err)), f
+		p.Error, status, form = p.L.Err(err), statusFor(healthcode.ErrorCode(err)), f
 	}
 	return s.renderOverrides(w, r, a, p, status, form)
 }
@@ -392,7 +392,7 @@ func (s *Server) overrideDecisionPage(w http.ResponseWriter, r *http.Request, a 
 			return err
 		}
 		p := s.newPage(w, r, a, "admin", "overrides")
-		p.Error = healthcode.ErrorMessage(err)
+		p.Error = p.L.Err(err)
 		return s.renderOverrides(w, r, a, p, statusFor(healthcode.ErrorCode(err)), url.Values{})
 	}
 	return redirect(w, r, "/admin/overrides?decided="+r.PathValue("id"))
@@ -435,7 +435,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, a *healthcode
 		if healthcode.ErrorCode(err) == healthcode.EINTERNAL {
 			return err
 		}
-		p.Error, status = healthcode.ErrorMessage(err), statusFor(healthcode.ErrorCode(err))
+		p.Error, status = p.L.Err(err), statusFor(healthcode.ErrorCode(err))
 	}
 	var entries []auditView
 	for _, e := range out.Entries {

@@ -66,7 +66,7 @@ func (s *Server) adminSignin(w http.ResponseWriter, r *http.Request, _ *healthco
 	a, err := s.tokenSignin(w, r, officialCookieLife)
 	if err != nil {
 		p := s.newPage(w, r, nil, "admin", "")
-		p.Error = healthcode.ErrorMessage(err)
+		p.Error = p.L.Err(err)
 		return s.render(w, r, statusFor(healthcode.ErrorCode(err)), "admin_signin", p)
 	}
 	switch a.Role {
@@ -78,6 +78,8 @@ func (s *Server) adminSignin(w http.ResponseWriter, r *http.Request, _ *healthco
 		return redirect(w, r, "/admin/appeals")
 	case healthcode.RoleAuditor:
 		return redirect(w, r, "/admin/audit")
+	case healthcode.RoleLab:
+		return redirect(w, r, "/admin/test-results")
 	}
 	return redirect(w, r, "/admin")
 }
@@ -243,7 +245,7 @@ func (s *Server) lookupPage(w http.ResponseWriter, r *http.Request, a *healthcod
 		return err
 	}
 	if err := problems.Err("invalid lookup"); err != nil {
-		p.Error = healthcode.ErrorMessage(err)
+		p.Error = p.L.Err(err)
 		p.D = v
 		return s.render(w, r, http.StatusBadRequest, "lookup", p)
 	}
@@ -296,7 +298,7 @@ func (s *Server) casesPage(w http.ResponseWriter, r *http.Request, a *healthcode
 	}
 	if err := s.callAPI(w, r, a, s.createCase, req, &out); err != nil {
 		v.Form = f
-		p.Error = healthcode.ErrorMessage(err)
+		p.Error = p.L.Err(err)
 		p.D = v
 		return s.render(w, r, statusFor(healthcode.ErrorCode(err)), "cases", p)
 	}
@@ -440,6 +442,9 @@ func (s *Server) designatePage(w http.ResponseWriter, r *http.Request, a *health
 		return err
 	}
 	p := s.newPage(w, r, a, "admin", "cases")
+	for i, d := range out.Designations { // why one was not designated, in the page's language
+		out.Designations[i].Reason = p.L.errText(d.Reason, nil, d.Reason)
+	}
 	p.Notice = p.L.T("trace.designated")
 	p.D = traceView{Case: cv, Designations: out.Designations}
 	return s.render(w, r, http.StatusOK, "trace", p)
@@ -552,7 +557,7 @@ func (s *Server) areasPage(w http.ResponseWriter, r *http.Request, a *healthcode
 		if err == nil {
 			return redirect(w, r, "/admin/areas")
 		}
-		p.Error, status, form = healthcode.ErrorMessage(err), statusFor(healthcode.ErrorCode(err)), f
+		p.Error, status, form = p.L.Err(err), statusFor(healthcode.ErrorCode(err)), f
 	}
 	areas, err := s.store.ListAreaRisks(r.Context())
 	if err != nil {
@@ -610,7 +615,7 @@ func (s *Server) venuesPage(w http.ResponseWriter, r *http.Request, a *healthcod
 		if err := s.callAPI(w, r, a, s.createVenue, req, nil); err == nil {
 			return redirect(w, r, "/admin/venues")
 		} else {
-			p.Error, status, form = healthcode.ErrorMessage(err), statusFor(healthcode.ErrorCode(err)), f
+			p.Error, status, form = p.L.Err(err), statusFor(healthcode.ErrorCode(err)), f
 		}
 	}
 	vs, err := s.store.ListVenues(r.Context(), a.TokenID)
@@ -729,15 +734,12 @@ func (s *Server) paperCodesPage(w http.ResponseWriter, r *http.Request, a *healt
 			return err
 		}
 		for _, fe := range pp {
-			problems.Add("documents", "line %d: %s %s", i+1, fe.Field, fe.Message)
+			problems.Add("documents", "line %d: %s %s", i+1, fe.Field, message(fe))
 		}
 		residents = append(residents, res)
 	}
 	if err := problems.Err("invalid paper-code batch"); err != nil {
-		p.Error = healthcode.ErrorMessage(err)
-		for _, fe := range problems[1:] {
-			p.Error += "; " + fe.Message
-		}
+		p.Error = p.L.Err(err) // every line's problem
 		p.D = formView{Form: r.PostForm}
 		return s.render(w, r, http.StatusBadRequest, "paper_codes", p)
 	}

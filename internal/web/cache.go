@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"sync"
 	"time"
 
@@ -174,31 +176,35 @@ func until(now, expires time.Time) time.Time {
 }
 
 // session is FindSession through the cache.
-func (s *Server) session(ctx context.Context, hash []byte) (*healthcode.Session, error) {
+// The digest is an array, copied to the heap only on a miss: a hit, the
+// display path, allocates nothing here.
+func (s *Server) session(ctx context.Context, digest [sha256.Size]byte) (healthcode.Session, error) {
 	c, now := s.cache, s.clock.Now()
-	if id, ok := c.idOf(c.sessionID, hash); ok {
+	if id, ok := c.idOf(c.sessionID, digest[:]); ok {
 		if sess, ok := c.sessions.Get(id, now); ok && now.Before(sess.ExpiresAt) {
-			return &sess, nil
+			return sess, nil
 		}
 	}
+	hash := bytes.Clone(digest[:])
 	began := c.sessions.Begin()
 	sess, err := s.store.FindSession(ctx, hash)
 	if err != nil {
-		return nil, err
+		return healthcode.Session{}, err
 	}
 	c.setID(c.sessionID, hash, sess.ID)
 	c.sessions.Put(sess.ID, *sess, until(now, sess.ExpiresAt), began, now)
-	return sess, nil
+	return *sess, nil
 }
 
 // apiToken is FindAPIToken through the cache.
-func (s *Server) apiToken(ctx context.Context, hash []byte) (*healthcode.APIToken, error) {
+func (s *Server) apiToken(ctx context.Context, digest [sha256.Size]byte) (*healthcode.APIToken, error) {
 	c, now := s.cache, s.clock.Now()
-	if id, ok := c.idOf(c.tokenID, hash); ok {
+	if id, ok := c.idOf(c.tokenID, digest[:]); ok {
 		if tok, ok := c.tokens.Get(id, now); ok {
 			return &tok, nil
 		}
 	}
+	hash := bytes.Clone(digest[:])
 	began := c.tokens.Begin()
 	tok, err := s.store.FindAPIToken(ctx, hash)
 	if err != nil {

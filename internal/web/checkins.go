@@ -169,17 +169,7 @@ func (s *Server) checkInAtPlace(ctx context.Context, residentID int64, placeCode
 // latestNegativePCR returns the sample time of the resident's latest
 // negative PCR, zero if none.
 func (s *Server) latestNegativePCR(ctx context.Context, residentID int64) (time.Time, error) {
-	f, err := s.store.LoadFacts(ctx, residentID)
-	if err != nil {
-		return time.Time{}, err
-	}
-	var latest time.Time
-	for _, t := range f.Tests {
-		if t.Type == healthcode.PCR && t.Result == healthcode.Negative && t.SampledAt.After(latest) {
-			latest = t.SampledAt
-		}
-	}
-	return latest, nil
+	return s.store.LatestTest(ctx, residentID, healthcode.PCR, healthcode.Negative)
 }
 
 func newCheckInID() string {
@@ -210,7 +200,7 @@ func (s *Server) placePage(w http.ResponseWriter, r *http.Request, a *healthcode
 		if healthcode.ErrorCode(err) == healthcode.EINTERNAL {
 			s.log.Error("place page", "error", err.Error())
 		}
-		p.Error, status = healthcode.ErrorMessage(err), statusFor(healthcode.ErrorCode(err))
+		p.Error, status = p.L.Err(err), statusFor(healthcode.ErrorCode(err))
 	}
 	if id, err := s.parsePlaceCode(r.PathValue("code")); err != nil {
 		fail(err)

@@ -20,7 +20,7 @@ func (s *Server) checkpointPage(w http.ResponseWriter, r *http.Request, _ *healt
 func (s *Server) checkpointSignin(w http.ResponseWriter, r *http.Request, _ *healthcode.Actor) error {
 	if _, err := s.tokenSignin(w, r, checkpointCookieLife, healthcode.RoleCheckpoint); err != nil {
 		p := s.newPage(w, r, nil, "checkpoint", "")
-		p.Error = healthcode.ErrorMessage(err)
+		p.Error = p.L.Err(err)
 		return s.render(w, r, statusFor(healthcode.ErrorCode(err)), "checkpoint", p)
 	}
 	return redirect(w, r, "/checkpoint")

@@ -49,6 +49,10 @@ func newMetrics(s *Server) *serverMetrics {
 			Help: "Requests being served now."}, func() float64 { return float64(s.shedder.busy()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "healthcode_http_waiting",
 			Help: "Requests waiting for a free slot (the queue)."}, func() float64 { return float64(s.shedder.waiting.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "healthcode_http_writes_in_flight",
+			Help: "API requests that write, being served now (at most --max-writes)."}, func() float64 { return float64(s.writers.busy()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "healthcode_http_writes_waiting",
+			Help: "API requests that write, waiting for a turn."}, func() float64 { return float64(s.writers.waiting.Load()) }),
 		sc)
 	return m
 }
@@ -64,6 +68,10 @@ type statusWriter struct {
 	http.ResponseWriter
 	code int
 }
+
+// statusWriters are reused: one is taken for every API request, and the
+// display path answers tens of thousands a second.
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.code == 0 {

@@ -19,6 +19,7 @@ import (
 const (
 	defaultMaxInFlight  = 256
 	defaultQueueTimeout = 100 * time.Millisecond
+	defaultMaxWrites    = 4
 )
 
 // heavyRoutes hash a password with argon2id: tens of milliseconds of CPU
@@ -188,9 +189,9 @@ func clientKey(r *http.Request, a *healthcode.Actor) string {
 	}
 }
 
-// rateLimited answers 429 if the client has used up the route's limit.
-func (s *Server) rateLimited(w http.ResponseWriter, rt route, r *http.Request, a *healthcode.Actor) bool {
-	key := rt.method + " " + rt.pattern
+// rateLimited answers 429 if the client has used up the limit of the route
+// key ("METHOD pattern", made once per route: this runs on every request).
+func (s *Server) rateLimited(w http.ResponseWriter, key string, r *http.Request, a *healthcode.Actor) bool {
 	lim, ok := s.routeLimits[key]
 	if !ok {
 		return false

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http/httptest"
 	"strconv"
@@ -53,6 +54,26 @@ func TestShedding(t *testing.T) {
 	srv.heavy.release()
 	if r := h.do(t, "POST", "/api/v1/login", "", login); r.status != 401 {
 		t.Errorf("sign-in after: %d %s", r.status, r.body)
+	}
+
+	// Writes take turns of their own too: with them all taken, a write is
+	// shed and reads and sign-in are served.
+	_, resident := h.resident(t)
+	declaration := map[string]any{"temperature": 36.6, "contact_with_case": false}
+	srv.writers = newShedder(1, 10*time.Millisecond)
+	srv.writers.inFlight.Add(1)
+	if r := h.do(t, "POST", "/api/v1/me/declarations", resident, declaration); r.status != 503 || r.header.Get("Retry-After") != "1" {
+		t.Errorf("a write with the write turns taken: %d %v %s", r.status, r.header, r.body)
+	}
+	if r := h.do(t, "GET", "/api/v1/rules", "", nil); r.status != 200 {
+		t.Errorf("rules with the write turns taken: %d", r.status)
+	}
+	if r := h.do(t, "POST", "/api/v1/login", "", login); r.status != 401 {
+		t.Errorf("sign-in with the write turns taken: %d %s", r.status, r.body)
+	}
+	srv.writers.release()
+	if r := h.do(t, "POST", "/api/v1/me/declarations", resident, declaration); r.status != 201 {
+		t.Errorf("the write after: %d %s", r.status, r.body)
 	}
 }
 
@@ -236,5 +257,98 @@ func TestHSTS(t *testing.T) {
 	srv.hsts = New(Config{HSTS: 365 * 24 * time.Hour}, Deps{}).hsts
 	if r := h.do(t, "GET", "/healthz", "", nil); r.header.Get("Strict-Transport-Security") != "max-age=31536000; includeSubDomains" {
 		t.Errorf("HSTS: %q", r.header.Get("Strict-Transport-Security"))
+	}
+}
+
+// TestOverloadKeepsAcknowledgedCheckIns offers many more check-in batches
+// at once than the server admits (one free turn to write, a short queue):
+// some are shed with 503, and every acknowledged check-in is stored exactly
+// once. The
+// shed batches are then retried, as a checkpoint does, until acknowledged,
+// and in the end every check-in is stored exactly once.
+func TestOverloadKeepsAcknowledgedCheckIns(t *testing.T) {
+	h := newHarness(t)
+	v := h.venue(t, "Wulin Square station", "transit", map[string]any{"kind": "green"})
+	cp := h.checkpointToken(t, v.ID)
+	srv := h.Server.Config.Handler.(*Server)
+	srv.writers = newShedder(2, 2*time.Millisecond)
+	srv.writers.inFlight.Add(1) // one turn stays taken: the other is all there is
+
+	const clients, batches, size = 24, 6, 40
+	at := time.Now().UTC().Add(-time.Hour)
+	batch := func(c, b int) map[string]any {
+		items := make([]map[string]any, size)
+		for i := range items {
+			items[i] = map[string]any{"id": fmt.Sprintf("ov-%02d-%02d-%02d", c, b, i), "subject": fmt.Sprintf("S%02d%02d%02d", c, b, i),
+				"issuer": "330100", "venue_id": v.ID, "at": at.Add(time.Duration(c*batches*size+b*size+i) * time.Millisecond).Format(time.RFC3339Nano),
+				"decision": "admit", "color": "green", "mode": "checkpoint"}
+		}
+		return map[string]any{"checkins": items}
+	}
+	var acked, shed atomic.Int64
+	var mu sync.Mutex
+	var retry [][2]int
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			for b := range batches {
+				r := h.do(t, "POST", "/api/v1/checkins", cp, batch(c, b))
+				switch r.status {
+				case 200:
+					if n := strings.Count(string(r.body), `"result":"stored"`); n != size {
+						t.Errorf("batch %d/%d acknowledged with %d of %d stored: %s", c, b, n, size, r.body)
+					}
+					acked.Add(1)
+				case 503:
+					if r.header.Get("Retry-After") == "" {
+						t.Errorf("503 without Retry-After")
+					}
+					shed.Add(1)
+					mu.Lock()
+					retry = append(retry, [2]int{c, b})
+					mu.Unlock()
+				default:
+					t.Errorf("batch %d/%d: %d %s", c, b, r.status, r.body)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if shed.Load() == 0 {
+		t.Fatalf("no batch of %d offered at once was shed: the test did not overload the server", clients*batches)
+	}
+	stored := func() map[string]int {
+		t.Helper()
+		cs, err := h.store.ListCheckInsAtVenue(context.Background(), v.ID, at.Add(-time.Minute), at.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]int{}
+		for _, c := range cs {
+			ids[c.ID]++
+		}
+		return ids
+	}
+	ids := stored()
+	if want := int(acked.Load()) * size; len(ids) != want {
+		t.Errorf("%d batches acknowledged (%d check-ins), %d check-ins stored; %d batches shed", acked.Load(), want, len(ids), shed.Load())
+	}
+	t.Logf("%d batches acknowledged, %d shed", acked.Load(), shed.Load())
+
+	// The checkpoints retry what was shed, with room to spare now.
+	srv.writers.release()
+	for _, cb := range retry {
+		if r := h.do(t, "POST", "/api/v1/checkins", cp, batch(cb[0], cb[1])); r.status != 200 {
+			t.Fatalf("retry of batch %v: %d %s", cb, r.status, r.body)
+		}
+	}
+	ids = stored()
+	if len(ids) != clients*batches*size {
+		t.Errorf("after the retries %d check-ins are stored, want %d", len(ids), clients*batches*size)
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("check-in %s stored %d times", id, n)
+		}
 	}
 }

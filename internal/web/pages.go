@@ -215,6 +215,7 @@ func (s *Server) serveWorker(w http.ResponseWriter, r *http.Request, _ *healthco
 type catalog struct {
 	Code string // "zh-CN" or "en"
 	msgs map[string]string
+	errs map[string]string // error formats in this language, by the English format (errtext.go); nil for English
 }
 
 // T returns the message for key; a missing key shows as itself, so a
@@ -251,6 +252,11 @@ func loadCatalogs() (map[string]*catalog, error) {
 		}
 		out[code] = c
 	}
+	errs, err := loadErrorCatalog()
+	if err != nil {
+		return nil, err
+	}
+	out["zh-CN"].errs = errs
 	return out, nil
 }
 
@@ -326,6 +332,8 @@ func (p *page) AdminHome() string {
 		return "/admin/audit"
 	case string(healthcode.RoleVenue):
 		return "/admin/venues"
+	case string(healthcode.RoleLab):
+		return "/admin/test-results"
 	}
 	return "/admin"
 }
@@ -406,7 +414,12 @@ func (s *Server) handlePage(rt route) http.Handler {
 			err = authorize(rt, actor, r)
 		}
 		if err == nil {
-			err = rt.h(w, r, actor)
+			// The store records who acts in the audit log, as for the API.
+			who := healthcode.Actor{Role: healthcode.RoleAnonymous, Name: "anonymous"}
+			if actor != nil {
+				who = *actor
+			}
+			err = rt.h(w, r.WithContext(healthcode.ContextWithActor(r.Context(), who)), actor)
 		}
 		if err != nil {
 			s.pageError(w, r, rt, actor, err)
@@ -432,7 +445,7 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, rt route, a *
 		section = "admin"
 	}
 	p := s.newPage(w, r, nil, section, "")
-	p.Error = healthcode.ErrorMessage(err)
+	p.Error = p.L.Err(err)
 	name := "error"
 	if code == healthcode.EUNAUTHORIZED {
 		// A stale cookie: forget it so the next sign-in starts clean.

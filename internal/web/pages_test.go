@@ -85,6 +85,11 @@ func TestMessageCatalogues(t *testing.T) {
 		"designation.designated", "designation.already_designated", "designation.rejected"} {
 		used[k] = true
 	}
+	// The lab, keys and trust pages (lab_pages.go, keys_pages.go).
+	for _, k := range []string{"ttype.pcr", "ttype.antigen", "ttype.antibody", "tresult.positive", "tresult.negative",
+		"keys.state.active", "keys.state.retired", "keys.state.revoked", "trust.added", "trust.removed", "field.type", "field.request"} {
+		used[k] = true
+	}
 	for k := range used {
 		if _, ok := en[k]; !ok {
 			t.Errorf("key %q is used but not in the catalogues", k)
@@ -233,7 +238,7 @@ func TestCrossSiteFormPostRefused(t *testing.T) {
 	}
 	decl := url.Values{"temperature": {"39"}, "symptom": {"fever"}, "contact_with_case": {"true"}}
 	r := b.post("/declare", decl, "cross-site")
-	if r.status != http.StatusForbidden || !strings.Contains(string(r.body), "cross-site") {
+	if r.status != http.StatusForbidden || !strings.Contains(string(r.body), "已拒绝来自其他网站的表单提交") {
 		t.Errorf("cross-site declare: %d %s", r.status, r.body)
 	}
 	if body := string(b.get("/").body); !strings.Contains(body, `data-color="green"`) {

@@ -155,7 +155,7 @@ func (s *Server) signinPage(w http.ResponseWriter, r *http.Request, a *healthcod
 	err := s.callAPI(w, r, nil, s.login, loginRequest{Phone: r.PostForm.Get("phone"), Password: r.PostForm.Get("password")}, nil)
 	if err != nil {
 		p := s.newPage(w, r, nil, "resident", "code")
-		p.Error = healthcode.ErrorMessage(err)
+		p.Error = p.L.Err(err)
 		if healthcode.ErrorCode(err) == healthcode.EUNAUTHORIZED {
 			p.Error = p.L.T("signin.wrong")
 		}
@@ -210,7 +210,7 @@ func (s *Server) registerPage(w http.ResponseWriter, r *http.Request, a *healthc
 	if err != nil {
 		v.Form = r.PostForm
 		v.Form.Del("password")
-		p.Error = healthcode.ErrorMessage(err)
+		p.Error = p.L.Err(err)
 		p.D = v
 		return s.render(w, r, statusFor(healthcode.ErrorCode(err)), "register", p)
 	}
@@ -229,7 +229,7 @@ func (s *Server) familyPage(w http.ResponseWriter, r *http.Request, a *healthcod
 		req.Password = ""
 		if err := s.callAPI(w, r, a, s.enrollDependent, req, nil); err != nil {
 			v.Form = r.PostForm
-			p.Error = healthcode.ErrorMessage(err)
+			p.Error = p.L.Err(err)
 			status = statusFor(healthcode.ErrorCode(err))
 		} else {
 			return redirect(w, r, "/family")
@@ -335,7 +335,7 @@ func (s *Server) declarePage(w http.ResponseWriter, r *http.Request, a *healthco
 	}
 	if err != nil {
 		v.Form = f
-		p.Error = healthcode.ErrorMessage(err)
+		p.Error = p.L.Err(err)
 		p.D = v
 		return s.render(w, r, statusFor(healthcode.ErrorCode(err)), "declare", p)
 	}

@@ -134,6 +134,8 @@ func (s *Server) pageRoutes() []route {
 	reviewer := []healthcode.Role{healthcode.RoleReviewer}
 	tracerOrReviewer := []healthcode.Role{healthcode.RoleTracer, healthcode.RoleReviewer}
 	auditor := []healthcode.Role{healthcode.RoleAuditor}
+	lab := []healthcode.Role{healthcode.RoleLab}
+	admin := []healthcode.Role{healthcode.RoleAdmin}
 	return []route{
 		{"GET", "/static/{file...}", public, nil, "A static asset at a content-hashed URL, cached for ever", s.serveStatic},
 		{"GET", "/sw.js", public, nil, "The checkpoint page's service worker", s.serveWorker},
@@ -195,5 +197,13 @@ func (s *Server) pageRoutes() []route {
 		{"POST", "/admin/overrides/{id}/decision", roles, reviewer, "Approve or reject an override (form)", s.overrideDecisionPage},
 		{"GET", "/admin/audit", roles, auditor, "The audit log, filtered by actor, subject, action and time", s.auditPage},
 		{"GET", "/admin/audit/verify", roles, auditor, "Check the audit log's hash chain", s.auditVerifyPage},
+		{"GET", "/admin/test-results", roles, lab, "The form a lab reports a test result with", s.testResultsPage},
+		{"POST", "/admin/test-results", roles, lab, "Report a test result (form)", s.testResultsPage},
+		{"GET", "/admin/vaccinations", roles, lab, "The form a lab reports a vaccination with", s.vaccinationsPage},
+		{"POST", "/admin/vaccinations", roles, lab, "Report a vaccination (form)", s.vaccinationsPage},
+		{"GET", "/admin/keys", roles, admin, "The region's keys and the commands that rotate and revoke them", s.keysPage},
+		{"GET", "/admin/trust", roles, admin, "This region's trust list and the trusted peer regions", s.trustPage},
+		{"POST", "/admin/trust", roles, admin, "Trust a peer region by the URL of its trust list (form)", s.trustPage},
+		{"POST", "/admin/trust/remove", roles, admin, "Stop trusting a peer region (form)", s.trustRemovePage},
 	}
 }

@@ -45,11 +45,20 @@ type Config struct {
 	// is otherwise answered 503 with Retry-After.
 	MaxInFlight  int
 	QueueTimeout time.Duration
+	// MaxWrites bounds the API requests that write (every method but GET
+	// and HEAD, sign-in and enrolment aside: they take turns for argon2)
+	// served at once (default 4). The database takes one write at a time on
+	// SQLite; without this bound a burst of uploads would queue behind its
+	// lock for seconds instead of being answered 503 within QueueTimeout.
+	MaxWrites int
 	// ProximityByType is the region's default tracing proximity for the
 	// venues of a type (transit is often shorter); a trace request's
 	// proximity_by_type overrides it type by type.
 	ProximityByType map[healthcode.VenueType]time.Duration
 	CJKFont         string // a TrueType font with Chinese glyphs for printed paper codes; "" looks for an installed one
+	// Keys describes the region's secret keys for the keys page, without
+	// the keys themselves; cmd/healthcode fills it in.
+	Keys KeyFacts
 }
 
 // Server serves the API. Make it with New.
@@ -69,6 +78,7 @@ type Server struct {
 	cache       *displayCache // cache.go
 	shedder     *shedder      // overload.go
 	heavy       *shedder      // for heavyRoutes
+	writers     *shedder      // for the other API routes that write
 	limits      limiter
 	routeLimits map[string]rateLimit // defaultRouteLimits; tests lower them
 	metrics     *serverMetrics       // metrics.go
@@ -84,6 +94,9 @@ type Server struct {
 	site        *site
 	pageSet     map[string]bool // "METHOD pattern" of the routes that are pages
 	dashboard   healthcode.DashboardService
+	peers       healthcode.PeerService                                                 // nil: no trusted peers here
+	fetchPeer   func(ctx context.Context, src string) (*healthcode.TrustedPeer, error) // keys_pages.go
+	refreshes   peerRefreshes                                                          // keys_pages.go
 }
 
 // Deps are the server's collaborators, wired by cmd/healthcode.
@@ -105,6 +118,12 @@ type Deps struct {
 	// ImportDSCs are the foreign document signers whose EU DCCs residents
 	// may import into their records; none for no import.
 	ImportDSCs []*x509.Certificate
+	// Peers keeps the trusted peer regions, for the trust-list page; nil
+	// shows none.
+	Peers healthcode.PeerService
+	// FetchPeer reads and checks a peer's trust list from src, as
+	// `healthcode trust add SRC` does, for the trust-list page's form.
+	FetchPeer func(ctx context.Context, src string) (*healthcode.TrustedPeer, error)
 }
 
 // New returns a server ready to serve.
@@ -127,6 +146,9 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.QueueTimeout <= 0 {
 		cfg.QueueTimeout = defaultQueueTimeout
 	}
+	if cfg.MaxWrites <= 0 {
+		cfg.MaxWrites = defaultMaxWrites
+	}
 	if cfg.CJKFont == "" {
 		cfg.CJKFont = paperpdf.FindCJKFont()
 	}
@@ -139,7 +161,8 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, store: d.Store, evaluator: d.Evaluator, signer: d.Signer, signingKey: d.SigningKey, placeKey: d.PlaceKey, keys: d.Keys,
 		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime), cache: newDisplayCache(),
 		shedder: newShedder(cfg.MaxInFlight, cfg.QueueTimeout), heavy: newShedder(runtime.GOMAXPROCS(0), cfg.QueueTimeout),
-		routeLimits: defaultRouteLimits, dashboard: d.Dashboard}
+		writers:     newShedder(cfg.MaxWrites, cfg.QueueTimeout),
+		routeLimits: defaultRouteLimits, dashboard: d.Dashboard, peers: d.Peers, fetchPeer: d.FetchPeer}
 	if s.keys != nil {
 		s.keyring = &keyring{own: s.keys}
 		s.keys = s.keyring
@@ -250,11 +273,17 @@ func (s *Server) Routes() []string {
 func (s *Server) handle(rt route) http.Handler {
 	name := rt.method + " " + rt.pattern
 	heavy := heavyRoutes[name]
+	writes := !heavy && rt.method != http.MethodGet && rt.method != http.MethodHead
 	obs := s.metrics.forRoute(name)
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		w := &statusWriter{ResponseWriter: rw}
-		defer func() { obs.observe(w.code, time.Since(start)) }()
+		w := statusWriters.Get().(*statusWriter)
+		w.ResponseWriter, w.code = rw, 0
+		defer func() {
+			obs.observe(w.code, time.Since(start))
+			w.ResponseWriter = nil
+			statusWriters.Put(w)
+		}()
 		actor, err := s.authenticate(r)
 		if err != nil && rt.access == public {
 			// A stale cookie must not stop anyone from signing in again or
@@ -264,7 +293,7 @@ func (s *Server) handle(rt route) http.Handler {
 		if err == nil {
 			err = authorize(rt, actor, r)
 		}
-		if err == nil && s.rateLimited(w, rt, r, actor) {
+		if err == nil && s.rateLimited(w, name, r, actor) {
 			return
 		}
 		if err == nil && heavy {
@@ -273,6 +302,13 @@ func (s *Server) handle(rt route) http.Handler {
 				return
 			}
 			defer s.heavy.release()
+		}
+		if err == nil && writes {
+			if !s.writers.acquire(r) {
+				s.shed(w, r)
+				return
+			}
+			defer s.writers.release()
 		}
 		if err == nil {
 			// The store records who acts in the audit log.
@@ -304,14 +340,14 @@ func (s *Server) authenticate(r *http.Request) (*healthcode.Actor, error) {
 		// checkpoint pages, an API token: either way a browser sent it.
 		return nil, healthcode.Errorf(healthcode.EFORBIDDEN, "cross-site request refused")
 	case strings.HasPrefix(secret, sessionPrefix):
-		sess, err := s.session(ctx, secure.HashSecret(secret))
+		sess, err := s.session(ctx, secure.SecretDigest(secret))
 		if err != nil {
 			return nil, err
 		}
 		return &healthcode.Actor{Role: healthcode.RoleResident, ResidentID: sess.ResidentID,
 			Name: "resident " + strconv.FormatInt(sess.ResidentID, 10)}, nil
 	case strings.HasPrefix(secret, tokenPrefix):
-		tok, err := s.apiToken(ctx, secure.HashSecret(secret))
+		tok, err := s.apiToken(ctx, secure.SecretDigest(secret))
 		if err != nil {
 			return nil, err
 		}

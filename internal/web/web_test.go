@@ -101,7 +101,7 @@ func newHarness(t testing.TB) *harness {
 	h.interopKey, h.dsc = interopKey, dsc
 	h.Server.Config.Handler = New(Config{Region: "330100", Location: loc, PublicURL: h.URL}, Deps{Store: db, Evaluator: engine,
 		Signer: signer, SigningKey: priv, PlaceKey: bytes.Repeat([]byte{9}, 32), Keys: list, TrustList: signed, Clock: clock, Dashboard: db,
-		InteropKey: interopKey, DSC: dsc})
+		InteropKey: interopKey, DSC: dsc, Peers: db, FetchPeer: fetchPeerForTest})
 	for _, role := range healthcode.TokenRoles {
 		secret, hash, _ := secure.NewSecret(tokenPrefix)
 		if err := db.CreateAPIToken(ctx, &healthcode.APIToken{Name: string(role) + " test", Role: role, Hash: hash}); err != nil {

@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"flag"
@@ -18,6 +19,8 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +29,10 @@ import (
 func main() {
 	url := flag.String("url", "", "the URL to call")
 	method := flag.String("method", "GET", "the HTTP method")
-	body := flag.String("body", "", "the request body (JSON)")
+	body := flag.String("body", "", "the request body (JSON); every {n} in it becomes the request's number (0, 1, ...), so that writes differ")
+	bodyFile := flag.String("body-file", "", "read the request body from this file instead (same {n} rule)")
+	token := flag.String("token", "", "a bearer token to send with every request")
+	answers := flag.String("answers", "", "write each request's number and answer status to this file, a line each")
 	rate := flag.Float64("rate", 1000, "requests a second")
 	duration := flag.Duration("duration", 20*time.Second, "how long to offer requests")
 	workers := flag.Int("workers", 2000, "requests outstanding at most; a request due when all are busy is counted as not sent")
@@ -34,6 +40,20 @@ func main() {
 	flag.Parse()
 	if *url == "" {
 		log.Fatal("--url is required")
+	}
+	if *bodyFile != "" {
+		b, err := os.ReadFile(*bodyFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		*body = string(b)
+	}
+	parts := strings.Split(*body, "{n}")
+	bodyOf := func(n int) []byte {
+		if len(parts) == 1 {
+			return []byte(*body)
+		}
+		return []byte(strings.Join(parts, strconv.Itoa(n)))
 	}
 	tr := &http.Transport{MaxIdleConns: *workers, MaxIdleConnsPerHost: *workers, IdleConnTimeout: time.Minute}
 	if *sources > 1 {
@@ -49,16 +69,25 @@ func main() {
 	type result struct {
 		code    int
 		latency time.Duration
+		n       int
 	}
-	due := make(chan time.Time, *workers)
+	type request struct {
+		at time.Time // when it was due
+		n  int
+	}
+	due := make(chan request, *workers)
 	results := make(chan result, 4096)
 	var wg sync.WaitGroup
 	for range *workers {
 		wg.Go(func() {
-			for at := range due {
-				req, _ := http.NewRequestWithContext(context.Background(), *method, *url, bytes.NewReader([]byte(*body)))
+			for rq := range due {
+				at := rq.at
+				req, _ := http.NewRequestWithContext(context.Background(), *method, *url, bytes.NewReader(bodyOf(rq.n)))
 				if *body != "" {
 					req.Header.Set("Content-Type", "application/json")
+				}
+				if *token != "" {
+					req.Header.Set("Authorization", "Bearer "+*token)
 				}
 				code := 0
 				resp, err := client.Do(req)
@@ -67,7 +96,7 @@ func main() {
 					resp.Body.Close()
 					code = resp.StatusCode
 				}
-				results <- result{code, time.Since(at)}
+				results <- result{code, time.Since(at), rq.n}
 			}
 		})
 	}
@@ -82,7 +111,7 @@ func main() {
 			}
 			time.Sleep(time.Until(at))
 			select {
-			case due <- at:
+			case due <- request{at, i}:
 			default:
 				notSent.Add(1)
 			}
@@ -93,9 +122,22 @@ func main() {
 	}()
 	byCode := map[int]int{}
 	latencies := map[int][]time.Duration{}
+	answerLog := bufio.NewWriter(io.Discard)
+	if *answers != "" {
+		f, err := os.Create(*answers)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer f.Close()
+		answerLog = bufio.NewWriter(f)
+	}
 	for r := range results {
+		fmt.Fprintf(answerLog, "%d %d\n", r.n, r.code)
 		byCode[r.code]++
 		latencies[r.code] = append(latencies[r.code], r.latency)
+	}
+	if err := answerLog.Flush(); err != nil {
+		log.Fatal(err)
 	}
 	fmt.Printf("offered %.0f/s for %s: %d not sent (all %d workers busy)\n", *rate, *duration, notSent.Load(), *workers)
 	codes := make([]int, 0, len(byCode))
