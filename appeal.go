@@ -284,8 +284,12 @@ func SummarizeFacts(f *Facts, loc *time.Location) []FactSummary {
 		out = append(out, FactSummary{FactRef{FactCase, c.ID}, c.ConfirmedAt, s})
 	}
 	for _, c := range f.Contacts {
+		of := fmt.Sprintf("case %d", c.CaseID)
+		if c.CaseRegion != "" {
+			of = fmt.Sprintf("a case of region %s (contact proposal %d)", c.CaseRegion, c.ProposalID)
+		}
 		out = append(out, FactSummary{FactRef{FactContactDesignation, c.ID}, c.DesignatedAt,
-			fmt.Sprintf("close contact of case %d at %s, last exposure %s", c.CaseID, c.Venue, day(c.LastExposure))})
+			fmt.Sprintf("close contact of %s at %s, last exposure %s", of, c.Venue, day(c.LastExposure))})
 	}
 	for _, r := range f.Retained {
 		out = append(out, FactSummary{FactRef{FactRetainedReason, r.ID}, r.RetainedAt,

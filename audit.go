@@ -37,6 +37,9 @@ const (
 	ActionOverrideDecide = "override.decide"
 	ActionPurge          = "purge"
 	ActionAuditRead      = "audit.read"
+	ActionNoticeQueue    = "contact_notice.queue"
+	ActionNoticeReceive  = "contact_notice.receive"
+	ActionProposalDecide = "contact_proposal.decide"
 	ActionTrustAdd       = "trust.add"    // a peer region's keys trusted
 	ActionTrustRemove    = "trust.remove" // a peer region no longer trusted
 )
@@ -44,7 +47,8 @@ const (
 // AuditActions lists every action, for filters and documentation.
 var AuditActions = []string{ActionRead, ActionEnroll, ActionFactAdd, ActionFactUpdate, ActionFactWithdraw,
 	ActionStatusChange, ActionRuleSetPublish, ActionTokenIssue, ActionTokenRevoke, ActionPaperCodeIssue, ActionAppealFile,
-	ActionAppealDecide, ActionOverrideAdd, ActionOverrideDecide, ActionPurge, ActionAuditRead, ActionTrustAdd, ActionTrustRemove}
+	ActionAppealDecide, ActionOverrideAdd, ActionOverrideDecide, ActionPurge, ActionAuditRead, ActionTrustAdd, ActionTrustRemove,
+	ActionNoticeQueue, ActionNoticeReceive, ActionProposalDecide}
 
 // AuditEntry is one entry of the audit log. It names what was touched by
 // reference ("test result 7", "status history 12"), never by content: the
@@ -220,6 +224,7 @@ const (
 	RoleSystem    Role = "system"    // the server itself: time passing, retention, startup
 	RoleOperator  Role = "operator"  // someone running a healthcode command on the server's machine
 	RoleAnonymous Role = "anonymous" // an unauthenticated caller (enrollment)
+	RolePeer      Role = "peer"      // another region, known by the signature on what it sent (a contact notice)
 )
 
 // SystemActor is the actor of what the server does on its own.
@@ -307,8 +312,8 @@ type AuditService interface {
 	// ListAudit returns the entries that match f, newest first, and records
 	// the auditor's query as an audit.read entry.
 	ListAudit(ctx context.Context, by Actor, f AuditFilter) ([]AuditEntry, error)
-	// ListAccessLog returns the reads of the resident's data by others,
-	// newest first.
+	// ListAccessLog returns the reads of the resident's data by others, and
+	// the contact notices other regions sent about them, newest first.
 	ListAccessLog(ctx context.Context, residentID int64) ([]AuditEntry, error)
 	// VerifyAuditLog checks the whole chain and reports its first broken link.
 	VerifyAuditLog(ctx context.Context) (AuditReport, error)

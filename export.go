@@ -16,8 +16,9 @@ type Export struct {
 	Vaccinations  []Vaccination
 	Cases         []Case
 	Contacts      []ContactDesignation
-	Withdrawn     []Withdrawal // facts above that no longer count
-	Overrides     []Override   // proposed, approved or rejected, on their facts
+	Proposals     []ContactProposal // other regions' contact notices about them, and what this region's tracer decided
+	Withdrawn     []Withdrawal      // facts above that no longer count
+	Overrides     []Override        // proposed, approved or rejected, on their facts
 	Retained      []RetainedReason
 	Status        Status
 	History       []StatusChange // every change, with the rules that applied and why it changed

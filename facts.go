@@ -255,9 +255,13 @@ func (a *AreaRisk) Validate() error {
 // ContactDesignation is a tracer's decision that a resident was a close
 // contact of a case. Tracing produces the evidence; the designation is the fact.
 type ContactDesignation struct {
-	ID           int64
-	ResidentID   int64
-	CaseID       int64
+	ID         int64
+	ResidentID int64
+	CaseID     int64 // the case of this region; 0 for another region's case
+	// CaseRegion is the region whose case it was when that is another
+	// region (a confirmed contact notice, ProposalID); empty for this one.
+	CaseRegion   string
+	ProposalID   int64
 	Venue        string    // where the exposure happened, for the reason text
 	LastExposure time.Time // the end of the last overlapping stay
 	DesignatedAt time.Time

@@ -2,6 +2,7 @@ package healthcode
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 )
 
@@ -30,4 +31,17 @@ type OutboxService interface {
 	MarkDelivered(ctx context.Context, notificationID int64) error
 	// MarkDeliveryFailed records a failed attempt and when to try again.
 	MarkDeliveryFailed(ctx context.Context, notificationID int64, problem string, retryAt time.Time) error
+}
+
+// RetryBackoff is how long an outbox worker waits before attempt (2 for
+// the first retry): minWait doubled per earlier failure, at most maxWait,
+// less up to a fifth at random so that retries from many rows spread out.
+// The webhook and the contact-notice workers share it.
+func RetryBackoff(minWait, maxWait time.Duration, attempt int) time.Duration {
+	d := minWait
+	for i := 1; i < attempt && d < maxWait; i++ {
+		d *= 2
+	}
+	d = min(d, maxWait)
+	return d - time.Duration(rand.Int64N(int64(d)/5+1))
 }

@@ -58,6 +58,9 @@ type PurgeReport struct {
 	Changed int64
 	// Expired counts retained reasons deleted because they ended.
 	Expired int64
+	// Notices counts contact notices deleted (sent ones in the outbox and
+	// received proposals): they hold movements, kept as long as check-ins.
+	Notices int64
 }
 
 // String summarises the report in one line, for logs and the audit log.
@@ -68,7 +71,14 @@ func (r PurgeReport) String() string {
 	}
 	return fmt.Sprintf("%s: deleted %d check-ins, %d declarations, %d test results, %d closed appeals, %d ended retained reasons; "+
 		"kept the facts of %d residents whose status depends on them; retained %d reasons; %d statuses changed",
-		kind, r.CheckIns, r.Declarations, r.TestResults, r.Appeals, r.Expired, r.Deferred, r.Retained, r.Changed)
+		kind, r.CheckIns, r.Declarations, r.TestResults, r.Appeals, r.Expired, r.Deferred, r.Retained, r.Changed) + r.noticesString()
+}
+
+func (r PurgeReport) noticesString() string {
+	if r.Notices == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; deleted %d contact notices", r.Notices)
 }
 
 // RetainedReason is a reason kept when the end-of-emergency purge deletes

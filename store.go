@@ -31,6 +31,7 @@ type Store interface {
 	ChangeFeed
 	LoginGuard
 	RuleSetService
+	FederationService
 
 	// CreateResident enrolls r (already validated), filling in ID, Pseudonym
 	// and CreatedAt. passwordHash is empty for a dependent without a login.

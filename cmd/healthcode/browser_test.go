@@ -678,6 +678,11 @@ func testTracerPages(t *testing.T, ts *testServer, shots, tracerTok, placeCode s
 		t.Errorf("areas: %q", r)
 	}
 	s.shoot(shots, "admin-areas")
+	s.open("/admin/contact-notices")
+	if r := s.text("main h1"); !strings.Contains(r, "Contact notices") {
+		t.Errorf("contact notices: %q", r)
+	}
+	s.shoot(shots, "admin-contact-notices")
 	s.open("/admin/paper-codes")
 	s.shoot(shots, "admin-paper-codes")
 	s.open("/rules")

@@ -19,6 +19,7 @@ import (
 	"healthcode"
 	"healthcode/internal/code"
 	"healthcode/internal/interop/dcc"
+	"healthcode/internal/notice"
 	"healthcode/internal/secure"
 	"healthcode/internal/trust"
 	"healthcode/internal/web"
@@ -48,7 +49,8 @@ type serveConfig struct {
 	QueueTimeout   time.Duration
 	ImportDSC      string // --import-dsc: a file of the foreign DSCs residents may import certificates of
 	TrustRefresh   time.Duration
-	Proximity      string // --proximity-by-type, parsed into proximity by validate
+	NoticeRetry    time.Duration // --notice-retry: the first wait after a failed contact-notice delivery
+	Proximity      string        // --proximity-by-type, parsed into proximity by validate
 	proximity      map[healthcode.VenueType]time.Duration
 	CJKFont        string
 }
@@ -78,6 +80,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.TrustRefresh < 100*time.Millisecond || c.TrustRefresh > 24*time.Hour {
 		return usageError("--trust-refresh must be between 100ms and 24h, not %s", c.TrustRefresh)
+	}
+	if c.NoticeRetry < 100*time.Millisecond || c.NoticeRetry > time.Hour {
+		return usageError("--notice-retry must be between 100ms and 1h, not %s", c.NoticeRetry)
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 100_000 {
 		return usageError("--max-in-flight must be between 1 and 100000, not %d", c.MaxInFlight)
@@ -142,6 +147,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.MaxWrites, "max-writes", 4, "API requests that write (check-in uploads, facts, ...) served at once; past it one waits at most --queue-timeout, then gets 503")
 	fs.DurationVar(&cfg.QueueTimeout, "queue-timeout", 100*time.Millisecond, "how long a request waits for a turn before it is shed with 503")
 	fs.DurationVar(&cfg.TrustRefresh, "trust-refresh", 10*time.Minute, "how often the trusted peers' trust lists are fetched again (ETag)")
+	fs.DurationVar(&cfg.NoticeRetry, "notice-retry", 5*time.Second, "the first wait after a failed delivery of a contact notice to another region; it doubles up to 1h")
 	fs.StringVar(&cfg.ImportDSC, "import-dsc", "", "a file of foreign EU DCC document-signer certificates (PEM or base64 DER) whose certificates residents may import")
 	fs.StringVar(&cfg.Proximity, "proximity-by-type", "", "tracing proximity for venue types, e.g. transit=10m,restaurant=45m (default 30m for all)")
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -248,9 +254,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		FetchPeer: func(ctx context.Context, src string) (*healthcode.TrustedPeer, error) {
 			return fetchPeer(ctx, src, "", clock.Now())
 		}})
-	// The trusted peers' keys, then a refresh of their lists every
-	// --trust-refresh, for as long as the server runs.
-	refreshPeers(ctx, db, srv, log)
+	// The trusted peers' keys and federation endpoints, then a refresh of
+	// their lists every --trust-refresh, for as long as the server runs.
+	// Contact notices to other regions go to those endpoints, signed with
+	// this region's current key, retried with backoff until acknowledged.
+	endpoints := &peerEndpoints{}
+	refreshPeers(ctx, db, srv, endpoints, log)
+	nw := &notice.Worker{Outbox: db, Key: key.priv, Endpoint: endpoints.lookup, Clock: clock, Log: log,
+		MinBackoff: cfg.NoticeRetry, Poll: min(2*time.Second, cfg.NoticeRetry)}
+	background.Go(func() { _ = nw.Run(bg) })
 	go func() {
 		t := time.NewTicker(cfg.TrustRefresh)
 		defer t.Stop()
@@ -259,7 +271,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				refreshPeers(ctx, db, srv, log)
+				refreshPeers(ctx, db, srv, endpoints, log)
 			}
 		}
 	}()

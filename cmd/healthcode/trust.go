@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"healthcode"
 	"healthcode/internal/fetch"
+	"healthcode/internal/notice"
 	"healthcode/internal/sqlstore"
 	"healthcode/internal/trust"
 	"healthcode/internal/web"
@@ -78,10 +80,24 @@ func fetchPeer(ctx context.Context, src, etag string, now time.Time) (*healthcod
 	return &healthcode.TrustedPeer{Source: src, Region: l.Issuer, List: data, ETag: tag, FetchedAt: now}, nil
 }
 
+// peerEndpoints knows each trusted region's federation endpoint, next to
+// the URL its trust list comes from; refreshPeers replaces it whole.
+type peerEndpoints struct {
+	m atomic.Pointer[map[string]string]
+}
+
+func (e *peerEndpoints) lookup(region string) string {
+	if m := e.m.Load(); m != nil {
+		return (*m)[region]
+	}
+	return ""
+}
+
 // refreshPeers fetches each trusted peer's list when it changed, keeps the
-// new copy, and gives the server every peer's current list. A peer that
-// cannot be reached keeps its last good list.
-func refreshPeers(ctx context.Context, db *sqlstore.DB, srv *web.Server, log *slog.Logger) {
+// new copy, and gives the server every peer's current list, and endpoints
+// their federation endpoints. A peer that cannot be reached keeps its last
+// good list.
+func refreshPeers(ctx context.Context, db *sqlstore.DB, srv *web.Server, endpoints *peerEndpoints, log *slog.Logger) {
 	peers, err := db.ListTrustedPeers(ctx)
 	if err != nil {
 		log.Warn("trusted peers: cannot list them", "error", err.Error())
@@ -90,7 +106,11 @@ func refreshPeers(ctx context.Context, db *sqlstore.DB, srv *web.Server, log *sl
 	now := time.Now()
 	var lists []*trust.List
 	var signed [][]byte
+	eps := map[string]string{}
 	for _, p := range peers {
+		if ep := notice.EndpointOf(p.Source, trust.WellKnownPath); ep != "" {
+			eps[p.Region] = ep
+		}
 		fresh, err := fetchPeer(ctx, p.Source, p.ETag, now)
 		srv.NotePeerRefresh(p.Source, now, err)
 		if err != nil {
@@ -111,4 +131,5 @@ func refreshPeers(ctx context.Context, db *sqlstore.DB, srv *web.Server, log *sl
 		lists, signed = append(lists, l), append(signed, p.List)
 	}
 	srv.SetPeers(lists, signed)
+	endpoints.m.Store(&eps)
 }

@@ -191,8 +191,8 @@ func accessLog(ctx context.Context, q queryer, residentID int64) ([]healthcode.A
 		e, err := scanAudit(rows)
 		out = append(out, e)
 		return err
-	}, `SELECT `+auditColumns+` FROM audit_log WHERE subject_id = $1 AND action = $2 ORDER BY seq DESC LIMIT $3`,
-		residentID, healthcode.ActionRead, maxAccessLog)
+	}, `SELECT `+auditColumns+` FROM audit_log WHERE subject_id = $1 AND action IN ($2, $3) ORDER BY seq DESC LIMIT $4`,
+		residentID, healthcode.ActionRead, healthcode.ActionNoticeReceive, maxAccessLog)
 	return out, err
 }
 

@@ -101,6 +101,9 @@ WHERE resident_id = $1 ORDER BY id`, residentID)
 		if err != nil {
 			return fmt.Errorf("notifications: %w", err)
 		}
+		if ex.Proposals, err = db.listProposals(ctx, tx, `resident_id = $1 ORDER BY id`, residentID); err != nil {
+			return fmt.Errorf("contact proposals: %w", err)
+		}
 		if ex.Appeals, err = db.listAppeals(ctx, tx, `resident_id = $1 ORDER BY id`, residentID); err != nil {
 			return fmt.Errorf("appeals: %w", err)
 		}

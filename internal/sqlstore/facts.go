@@ -402,54 +402,8 @@ func (db *DB) AddContactDesignation(ctx context.Context, c *healthcode.ContactDe
 	var out healthcode.ContactDesignation
 	err := db.update(ctx, "add contact designation", func(tx *sql.Tx, now time.Time) error {
 		out = *c
-		out.DesignatedAt = now
-		out.LastExposure = truncate(out.LastExposure)
-		var p healthcode.Problems
-		if out.LastExposure.IsZero() {
-			p.Add("last_exposure", "is required (RFC 3339)")
-		} else if out.LastExposure.After(now.Add(5 * time.Minute)) {
-			p.Add("last_exposure", "is in the future")
-		}
-		if n := len([]rune(strings.TrimSpace(out.Venue))); n > 200 {
-			p.Add("venue", "is longer than 200 characters")
-		}
-		if err := p.Err("invalid contact designation"); err != nil {
-			return err
-		}
-		if err := db.lockResident(ctx, tx, out.ResidentID); err != nil {
-			return err
-		}
-		cs, err := db.findCase(ctx, tx, out.CaseID)
-		if err != nil {
-			return err
-		}
-		if cs.ResidentID == out.ResidentID {
-			return healthcode.Errorf(healthcode.EINVALID, "invalid contact designation: resident %d is the case itself", out.ResidentID)
-		}
-		err = tx.QueryRowContext(ctx, `INSERT INTO contact_designations (resident_id, case_id, venue, last_exposure,
-    designated_at, designated_by)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			out.ResidentID, out.CaseID, out.Venue, out.LastExposure.UnixMicro(), now.UnixMicro(),
-			out.DesignatedBy).Scan(&out.ID)
-		if err != nil {
-			return fmt.Errorf("insert contact designation: %w", err)
-		}
-		db.record(ctx, tx, healthcode.ActionFactAdd, out.ResidentID, fmt.Sprintf("contact designation %d", out.ID))
-		whereEN, whereZH := "", ""
-		if v := strings.TrimSpace(out.Venue); v != "" {
-			whereEN, whereZH = " at "+v, "（地点："+v+"）"
-		}
-		exposure := out.LastExposure.UTC().Format("2006-01-02 15:04 UTC")
-		err = db.notify(ctx, tx, now, out.ResidentID, healthcode.NotifyContactDesignated,
-			fmt.Sprintf("A tracer designated you a close contact of a confirmed case%s; the last exposure was on %s. "+
-				"Your status follows from the published rules. If this is wrong, you can appeal.", whereEN, exposure),
-			fmt.Sprintf("流调人员认定您为确诊病例的密切接触者%s，最后一次接触时间为%s。健康码按公开规则计算；如有错误，可提出申诉。",
-				whereZH, exposure))
-		if err != nil {
-			return err
-		}
-		st, err = db.refreshStatus(ctx, tx, now, out.ResidentID,
-			fmt.Sprintf("contact designation %d (case %d)", out.ID, out.CaseID))
+		var err error
+		st, err = db.addContactDesignation(ctx, tx, now, &out)
 		return err
 	})
 	if err != nil {
@@ -457,6 +411,72 @@ VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
 	}
 	*c = out
 	return st, nil
+}
+
+// addContactDesignation records c inside tx: the fact, its audit entry, the
+// resident's notification and new status. c.CaseID names a case of this
+// region; or c.CaseRegion another region, whose case this one cannot see
+// (a confirmed contact notice).
+func (db *DB) addContactDesignation(ctx context.Context, tx *sql.Tx, now time.Time, out *healthcode.ContactDesignation) (healthcode.Status, error) {
+	out.DesignatedAt = now
+	out.LastExposure = truncate(out.LastExposure)
+	var p healthcode.Problems
+	if out.LastExposure.IsZero() {
+		p.Add("last_exposure", "is required (RFC 3339)")
+	} else if out.LastExposure.After(now.Add(5 * time.Minute)) {
+		p.Add("last_exposure", "is in the future")
+	}
+	if n := len([]rune(strings.TrimSpace(out.Venue))); n > 200 {
+		p.Add("venue", "is longer than 200 characters")
+	}
+	if (out.CaseID == 0) == (out.CaseRegion == "") {
+		p.Add("case_id", "name either a case of this region or another region")
+	}
+	if err := p.Err("invalid contact designation"); err != nil {
+		return healthcode.Status{}, err
+	}
+	if err := db.lockResident(ctx, tx, out.ResidentID); err != nil {
+		return healthcode.Status{}, err
+	}
+	caseRef := sql.NullInt64{}
+	cause := ""
+	if out.CaseID != 0 {
+		cs, err := db.findCase(ctx, tx, out.CaseID)
+		if err != nil {
+			return healthcode.Status{}, err
+		}
+		if cs.ResidentID == out.ResidentID {
+			return healthcode.Status{}, healthcode.Errorf(healthcode.EINVALID, "invalid contact designation: resident %d is the case itself", out.ResidentID)
+		}
+		caseRef = sql.NullInt64{Int64: out.CaseID, Valid: true}
+		cause = fmt.Sprintf("case %d", out.CaseID)
+	} else {
+		cause = fmt.Sprintf("a case of region %s, contact proposal %d", out.CaseRegion, out.ProposalID)
+	}
+	proposal := sql.NullInt64{Int64: out.ProposalID, Valid: out.ProposalID != 0}
+	err := tx.QueryRowContext(ctx, `INSERT INTO contact_designations (resident_id, case_id, case_region, proposal_id, venue,
+    last_exposure, designated_at, designated_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		out.ResidentID, caseRef, out.CaseRegion, proposal, out.Venue, out.LastExposure.UnixMicro(), now.UnixMicro(),
+		out.DesignatedBy).Scan(&out.ID)
+	if err != nil {
+		return healthcode.Status{}, fmt.Errorf("insert contact designation: %w", err)
+	}
+	db.record(ctx, tx, healthcode.ActionFactAdd, out.ResidentID, fmt.Sprintf("contact designation %d (%s)", out.ID, cause))
+	whereEN, whereZH := "", ""
+	if v := strings.TrimSpace(out.Venue); v != "" {
+		whereEN, whereZH = " at "+v, "（地点："+v+"）"
+	}
+	exposure := out.LastExposure.UTC().Format("2006-01-02 15:04 UTC")
+	err = db.notify(ctx, tx, now, out.ResidentID, healthcode.NotifyContactDesignated,
+		fmt.Sprintf("A tracer designated you a close contact of a confirmed case%s; the last exposure was on %s. "+
+			"Your status follows from the published rules. If this is wrong, you can appeal.", whereEN, exposure),
+		fmt.Sprintf("流调人员认定您为确诊病例的密切接触者%s，最后一次接触时间为%s。健康码按公开规则计算；如有错误，可提出申诉。",
+			whereZH, exposure))
+	if err != nil {
+		return healthcode.Status{}, err
+	}
+	return db.refreshStatus(ctx, tx, now, out.ResidentID, fmt.Sprintf("contact designation %d (%s)", out.ID, cause))
 }
 
 // LoadFacts gathers, from one snapshot, everything the rules may look at for
@@ -590,12 +610,13 @@ FROM vaccinations WHERE resident_id = $1 ORDER BY id`, residentID)
 
 	err = queryAll(ctx, q, func(rows *sql.Rows) error {
 		var c healthcode.ContactDesignation
-		var exposure, designated sql.NullInt64
-		err := rows.Scan(&c.ID, &c.ResidentID, &c.CaseID, &c.Venue, &exposure, &designated, &c.DesignatedBy)
+		var caseID, proposal, exposure, designated sql.NullInt64
+		err := rows.Scan(&c.ID, &c.ResidentID, &caseID, &c.CaseRegion, &proposal, &c.Venue, &exposure, &designated, &c.DesignatedBy)
+		c.CaseID, c.ProposalID = caseID.Int64, proposal.Int64
 		c.LastExposure, c.DesignatedAt = instant(exposure), instant(designated)
 		f.Contacts = append(f.Contacts, c)
 		return err
-	}, `SELECT id, resident_id, case_id, venue, last_exposure, designated_at, designated_by
+	}, `SELECT id, resident_id, case_id, case_region, proposal_id, venue, last_exposure, designated_at, designated_by
 FROM contact_designations WHERE resident_id = $1 ORDER BY id`, residentID)
 	if err != nil {
 		return nil, fmt.Errorf("load contact designations: %w", err)

@@ -58,7 +58,7 @@ func (db *DB) ApplyRetention(ctx context.Context, r healthcode.Retention) (healt
 	if err := db.purgeFacts(ctx, cuts, &rep); err != nil {
 		return rep, err
 	}
-	err = db.finishPurge(ctx, &rep, now.Add(-r.ClosedAppeals).UnixMicro())
+	err = db.finishPurge(ctx, &rep, now.Add(-r.ClosedAppeals).UnixMicro(), now.Add(-r.CheckIns).UnixMicro())
 	return rep, err
 }
 
@@ -78,7 +78,7 @@ func (db *DB) PurgeEndOfEmergency(ctx context.Context) (healthcode.PurgeReport, 
 	if err := db.purgeFacts(ctx, cuts, &rep); err != nil {
 		return rep, err
 	}
-	err = db.finishPurge(ctx, &rep, 0)
+	err = db.finishPurge(ctx, &rep, 0, math.MaxInt64)
 	return rep, err
 }
 
@@ -238,10 +238,25 @@ func relevantAreas(areas []healthcode.AreaRisk, ds []healthcode.Declaration) []h
 	}))
 }
 
-// finishPurge deletes the closed appeals decided before appealCut (0: none)
-// and the retained reasons that ended, and records the purge.
-func (db *DB) finishPurge(ctx context.Context, rep *healthcode.PurgeReport, appealCut int64) error {
+// finishPurge deletes the closed appeals decided before appealCut (0: none),
+// the contact notices (sent and received) from before noticeCut, which hold
+// movements and go with the check-ins, and the retained reasons that ended,
+// and records the purge. A designation a confirmed proposal made is a fact
+// and stays, as local designations do.
+func (db *DB) finishPurge(ctx context.Context, rep *healthcode.PurgeReport, appealCut, noticeCut int64) error {
 	return db.update(ctx, "purge", func(tx *sql.Tx, now time.Time) error {
+		for _, q := range []string{`DELETE FROM contact_notice_outbox WHERE queued_at < $1`,
+			`DELETE FROM contact_proposals WHERE received_at < $1`} {
+			res, err := tx.ExecContext(ctx, q, noticeCut)
+			if err != nil {
+				return fmt.Errorf("delete old contact notices: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			rep.Notices += n
+		}
 		if appealCut != 0 {
 			res, err := tx.ExecContext(ctx, `DELETE FROM appeals WHERE state <> $1 AND decided_at < $2`,
 				string(healthcode.AppealOpen), appealCut)

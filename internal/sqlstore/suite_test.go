@@ -84,6 +84,7 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"ChangeFeed", testChangeFeed},
 		{"LoginLockout", testLoginLockout},
 		{"TrustedPeers", testTrustedPeers},
+		{"ContactNotices", testContactNotices},
 		{"TrustedPeerAudit", testTrustedPeerAudit},
 		{"Dashboard", testDashboard},
 	}

@@ -524,7 +524,9 @@ type vaccinationJSON struct {
 
 type contactJSON struct {
 	ID           int64  `json:"id"`
-	CaseID       int64  `json:"case_id"`
+	CaseID       int64  `json:"case_id"`               // 0 for another region's case
+	CaseRegion   string `json:"case_region,omitempty"` // the region whose case it was, when not this one
+	ProposalID   int64  `json:"proposal_id,omitempty"` // the contact proposal it confirmed
 	Venue        string `json:"venue"`
 	LastExposure string `json:"last_exposure"`
 	DesignatedAt string `json:"designated_at"`
@@ -583,6 +585,7 @@ type exportResponse struct {
 	Vaccinations  []vaccinationJSON     `json:"vaccinations"`
 	Cases         []caseResponse        `json:"cases"`
 	Contacts      []contactJSON         `json:"contact_designations"`
+	Proposals     []proposalJSON        `json:"contact_proposals"`
 	Withdrawn     []withdrawalJSON      `json:"withdrawn"`
 	Overrides     []overrideJSON        `json:"overrides"`
 	Retained      []retainedReasonJSON  `json:"retained_reasons"`
@@ -637,8 +640,12 @@ func (s *Server) exportData(w http.ResponseWriter, r *http.Request, a *healthcod
 		out.Cases[i] = s.caseJSON(&ex.Cases[i])
 	}
 	for i, c := range ex.Contacts {
-		out.Contacts[i] = contactJSON{ID: c.ID, CaseID: c.CaseID, Venue: c.Venue, LastExposure: timeString(c.LastExposure),
+		out.Contacts[i] = contactJSON{ID: c.ID, CaseID: c.CaseID, CaseRegion: c.CaseRegion, ProposalID: c.ProposalID, Venue: c.Venue, LastExposure: timeString(c.LastExposure),
 			DesignatedAt: timeString(c.DesignatedAt), DesignatedBy: c.DesignatedBy}
+	}
+	out.Proposals = make([]proposalJSON, len(ex.Proposals))
+	for i := range ex.Proposals {
+		out.Proposals[i] = proposalJSONOf(&ex.Proposals[i])
 	}
 	for i, wd := range ex.Withdrawn {
 		out.Withdrawn[i] = withdrawalJSON{Fact: wd.Fact, At: timeString(wd.At), By: wd.By}

@@ -362,6 +362,7 @@ func traceForm(f url.Values) traceRequest {
 
 type contactView struct {
 	Subject      string
+	Issuer       string
 	Degree       int
 	LastExposure string
 	Venues       string
@@ -391,7 +392,7 @@ func (s *Server) contactViews(cs []healthcode.Contact) []contactView {
 				venues = append(venues, e.VenueName)
 			}
 		}
-		out[i] = contactView{Subject: c.Subject, Degree: c.Degree, LastExposure: s.localTime(c.LastExposure),
+		out[i] = contactView{Subject: c.Subject, Issuer: c.Issuer, Degree: c.Degree, LastExposure: s.localTime(c.LastExposure),
 			Venues: strings.Join(venues, ", "), Exposures: len(c.Exposures)}
 	}
 	return out

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -258,8 +259,31 @@ func TestTraceAndDesignate(t *testing.T) {
 	var des struct{ Designations []designation }
 	r.json(t, &des)
 	if len(des.Designations) != 3 || des.Designations[0].Result != "designated" || des.Designations[1].Result != "rejected" ||
-		!strings.Contains(des.Designations[1].Reason, "not found by tracing") || !strings.Contains(des.Designations[2].Reason, "another region") {
+		!strings.Contains(des.Designations[1].Reason, "not found by tracing") || des.Designations[2].Result != "notified" || des.Designations[2].Region != "110100" || des.Designations[2].NoticeID == "" {
 		t.Fatalf("designate: %s", r.body)
+	}
+	// The foreign contact is in the outbox for Beijing, once; on the trace
+	// page it has a form of its own that sends the same notice.
+	var ob struct {
+		Notices []outgoingNoticeJSON
+	}
+	h.do(t, "GET", "/api/v1/contact-notices", h.tokens[healthcode.RoleTracer], nil).json(t, &ob)
+	if len(ob.Notices) != 1 || ob.Notices[0].To != "110100" || ob.Notices[0].State != "pending" || ob.Notices[0].NoticeID != des.Designations[2].NoticeID {
+		t.Errorf("outbox: %+v", ob.Notices)
+	}
+	tb := newBrowser(t, h)
+	tb.post("/admin/signin", url.Values{"token": {h.tokens[healthcode.RoleTracer]}}, "same-origin")
+	page := tb.post(fmt.Sprintf("/admin/cases/%d/trace", created.Case.ID), url.Values{"purpose": {"outbreak 7"}}, "same-origin")
+	if page.status != 200 || !strings.Contains(string(page.body), `name="subject" value="ZZZZZZZZ"`) || !strings.Contains(string(page.body), "110100") {
+		t.Errorf("trace page: %d %s", page.status, page.body)
+	}
+	page = tb.post(fmt.Sprintf("/admin/cases/%d/designate", created.Case.ID), url.Values{"purpose": {"outbreak 7"}, "subject": {"ZZZZZZZZ"}}, "same-origin")
+	if page.status != 200 || !strings.Contains(string(page.body), "已通报其所属地区") {
+		t.Errorf("notify from the page: %d %s", page.status, page.body)
+	}
+	h.do(t, "GET", "/api/v1/contact-notices", h.tokens[healthcode.RoleTracer], nil).json(t, &ob)
+	if len(ob.Notices) != 1 {
+		t.Errorf("notifying again from the page queued another notice: %+v", ob.Notices)
 	}
 	// A retry records nothing new.
 	h.do(t, "POST", fmt.Sprintf("/api/v1/cases/%d/designate?purpose=outbreak+7", created.Case.ID), h.tokens[healthcode.RoleTracer],

@@ -123,13 +123,26 @@ type statusCounter struct {
 	at      time.Time
 	counts  map[healthcode.Color]int
 	overdue int
+	pending int // contact notices waiting in the outbox
+	open    int // received contact proposals waiting for a tracer
 }
 
 var statusesDesc = prometheus.NewDesc("healthcode_statuses", "Residents by the colour of their stored status (counted at most every 30 s).", []string{"color"}, nil)
 
 var overdueDesc = prometheus.NewDesc("healthcode_appeals_overdue", "Open appeals past their deadline (counted at most every 30 s).", nil, nil)
 
-func (c *statusCounter) Describe(ch chan<- *prometheus.Desc) { ch <- statusesDesc; ch <- overdueDesc }
+var noticesPendingDesc = prometheus.NewDesc("healthcode_contact_notices_pending",
+	"Contact notices to other regions neither delivered nor refused yet (counted at most every 30 s).", nil, nil)
+
+var proposalsOpenDesc = prometheus.NewDesc("healthcode_contact_proposals_open",
+	"Contact proposals from other regions waiting for a tracer (counted at most every 30 s).", nil, nil)
+
+func (c *statusCounter) Describe(ch chan<- *prometheus.Desc) {
+	ch <- statusesDesc
+	ch <- overdueDesc
+	ch <- noticesPendingDesc
+	ch <- proposalsOpenDesc
+}
 
 func (c *statusCounter) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
@@ -141,7 +154,18 @@ func (c *statusCounter) Collect(ch chan<- prometheus.Metric) {
 		if err == nil {
 			open, err = c.store.AppealQueue(ctx, healthcode.AppealOpen)
 		}
+		var pending int
+		var proposals []healthcode.ContactProposal
+		if err == nil {
+			pending, err = c.store.CountPendingNotices(ctx)
+		}
+		if err == nil {
+			proposals, err = c.store.ListContactProposals(ctx, healthcode.ProposalOpen)
+		}
 		cancel()
+		if err == nil {
+			c.pending, c.open = pending, len(proposals)
+		}
 		if err == nil {
 			c.counts, c.at = counts, time.Now()
 			c.overdue = 0
@@ -156,4 +180,6 @@ func (c *statusCounter) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(statusesDesc, prometheus.GaugeValue, float64(c.counts[color]), string(color))
 	}
 	ch <- prometheus.MustNewConstMetric(overdueDesc, prometheus.GaugeValue, float64(c.overdue))
+	ch <- prometheus.MustNewConstMetric(noticesPendingDesc, prometheus.GaugeValue, float64(c.pending))
+	ch <- prometheus.MustNewConstMetric(proposalsOpenDesc, prometheus.GaugeValue, float64(c.open))
 }

@@ -394,6 +394,14 @@ var openAPISchemaTypes = []struct {
 	{"ExportCheckIn", exportedCheckIn{}, true},
 	{"ExportPaperCode", exportedPaperCode{}, true},
 	{"Export", exportResponse{}, true},
+	// Federation.
+	{"NoticeReceipt", healthcode.NoticeReceipt{}, true},
+	{"ProposalResult", healthcode.ProposalResult{}, true},
+	{"NoticeExposure", noticeExposureJSON{}, true},
+	{"ContactProposal", proposalJSON{}, true},
+	{"ProposalDecision", proposalDecision{}, true},
+	{"DismissRequest", dismissRequest{}, false},
+	{"OutgoingNotice", outgoingNoticeJSON{}, true},
 }
 
 func openAPISchemaType(name string) (reflect.Type, bool) {

@@ -128,6 +128,7 @@ var defaultRouteLimits = map[string]rateLimit{
 	"POST /api/v1/me/certificates/import":             {30, time.Minute},
 	"POST /api/v1/residents/{id}/certificates/import": {30, time.Minute},
 	"POST /api/v1/verify":                             {600, time.Minute},
+	"POST /api/v1/federation/contact-notices":         {120, time.Minute},
 	"GET /api/v1/venues/{id}/place-code.png":          {120, time.Minute},
 }
 

@@ -88,6 +88,14 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/areas", roles, tracer, "Announce an area's risk level", s.addArea},
 		s.protectedRead("", route{"POST", "/api/v1/cases/{id}/trace", roles, tracer, "Find a case's close contacts, with evidence", s.trace}),
 		s.protectedRead("", route{"POST", "/api/v1/cases/{id}/designate", roles, tracer, "Designate traced contacts as close contacts", s.designate}),
+		// Cross-region contact notices (issue 8): the signature on the
+		// notice, checked against the trusted peers' trust lists, is the
+		// credential of the federation endpoint.
+		{"POST", "/api/v1/federation/contact-notices", public, nil, "Receive a signed contact notice from a trusted region", s.receiveNotice},
+		{"GET", "/api/v1/contact-notices", roles, official, "Contact notices sent to other regions: the outbox", s.listOutgoingNotices},
+		{"GET", "/api/v1/contact-proposals", roles, tracer, "Contact proposals received from other regions", s.listProposals},
+		{"POST", "/api/v1/contact-proposals/{id}/confirm", roles, tracer, "Confirm a contact proposal: designate the resident a close contact", s.confirmProposal},
+		{"POST", "/api/v1/contact-proposals/{id}/dismiss", roles, tracer, "Dismiss a contact proposal, with a written reason", s.dismissProposal},
 		{"POST", "/api/v1/paper-codes", roles, official, "Issue a paper code for a resident identified by document", s.issuePaperCodeOfficial},
 
 		{"POST", "/api/v1/venues", roles, venue, "Create a venue", s.createVenue},
@@ -174,6 +182,9 @@ func (s *Server) pageRoutes() []route {
 		{"POST", "/admin/cases/{id}/discharge", roles, tracer, "Discharge a case (form)", s.dischargePage},
 		{"POST", "/admin/cases/{id}/trace", roles, tracer, "Trace a case: contacts as a table and a graph", s.tracePage},
 		{"POST", "/admin/cases/{id}/designate", roles, tracer, "Designate traced contacts (form)", s.designatePage},
+		{"GET", "/admin/contact-notices", roles, tracer, "Contact notices: proposals from other regions, notices sent to them", s.noticesPage},
+		{"POST", "/admin/contact-proposals/{id}/confirm", roles, tracer, "Confirm a contact proposal (form)", s.confirmProposalPage},
+		{"POST", "/admin/contact-proposals/{id}/dismiss", roles, tracer, "Dismiss a contact proposal with a reason (form)", s.dismissProposalPage},
 		{"GET", "/admin/areas", roles, tracer, "Areas and their risk levels", s.areasPage},
 		{"POST", "/admin/areas", roles, tracer, "Announce an area's risk level (form)", s.areasPage},
 		{"GET", "/admin/venues", roles, venue, "Your venues", s.venuesPage},

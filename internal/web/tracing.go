@@ -131,8 +131,10 @@ type designateRequest struct {
 
 type designation struct {
 	Subject      string `json:"subject"`
-	Result       string `json:"result"` // "designated", "already_designated" or "rejected"
+	Result       string `json:"result"` // "designated", "already_designated", "notified" or "rejected"
 	Reason       string `json:"reason,omitempty"`
+	Region       string `json:"region,omitempty"`    // the home region told, when notified
+	NoticeID     string `json:"notice_id,omitempty"` // the contact notice queued for it, when notified
 	ResidentID   int64  `json:"resident_id,omitempty"`
 	ID           int64  `json:"designation_id,omitempty"` // the fact, for an override
 	Venue        string `json:"venue,omitempty"`
@@ -159,20 +161,25 @@ func (s *Server) designate(w http.ResponseWriter, r *http.Request, a *healthcode
 	for _, ct := range res.Contacts {
 		found[ct.Subject] = ct
 	}
-	foreign := map[string]bool{}
+	foreign := map[string]healthcode.Contact{}
 	for _, ct := range res.Foreign {
-		foreign[ct.Subject] = true
+		foreign[ct.Subject] = ct
 	}
+	var notify []healthcode.Contact // foreign contacts, for their home regions
+	var notifyAt []int
 	out := make([]designation, len(req.Subjects))
 	seen := map[string]bool{}
 	for i, sub := range req.Subjects {
 		d := designation{Subject: sub, Result: "rejected"}
 		ct, ok := found[sub]
+		fc, isForeign := foreign[sub]
 		switch {
 		case seen[sub]:
 			d.Reason = "listed twice in this request"
-		case foreign[sub] && !ok:
-			d.Reason = "the code was issued by another region: report it to that region"
+		case isForeign && !ok:
+			// Their home region decides: it gets a signed contact notice.
+			notify, notifyAt = append(notify, fc), append(notifyAt, i)
+			d = designation{Subject: sub, Result: "notified", Region: fc.Issuer, LastExposure: timeString(fc.LastExposure)}
 		case !ok:
 			d.Reason = "not found by tracing this case with these options"
 		default:
@@ -210,8 +217,32 @@ func (s *Server) designate(w http.ResponseWriter, r *http.Request, a *healthcode
 		seen[sub] = true
 		out[i] = d
 	}
+	if len(notify) > 0 {
+		ids, err := s.queueNotices(r, c, notify)
+		if err != nil {
+			return err
+		}
+		for k, i := range notifyAt {
+			out[i].NoticeID = ids[notify[k].Issuer]
+			out[i].Venue = lastVenue(notify[k])
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"case_id": c.ID, "designations": out})
 	return nil
+}
+
+// lastVenue is the venue of the contact's latest exposure.
+func lastVenue(ct healthcode.Contact) string {
+	if len(ct.Exposures) == 0 {
+		return ""
+	}
+	last := ct.Exposures[0]
+	for _, e := range ct.Exposures {
+		if latest(e).Equal(ct.LastExposure) {
+			last = e
+		}
+	}
+	return last.VenueName
 }
 
 func latest(e healthcode.Exposure) time.Time {

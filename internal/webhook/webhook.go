@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -212,12 +211,7 @@ func (w *Worker) deliver(ctx context.Context, d healthcode.Delivery) {
 // backoff is MinBackoff doubled per earlier failure, at most MaxBackoff,
 // less up to a fifth at random so that retries spread out.
 func (w *Worker) backoff(attempt int) time.Duration {
-	d := w.MinBackoff
-	for i := 1; i < attempt && d < w.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, w.MaxBackoff)
-	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+	return healthcode.RetryBackoff(w.MinBackoff, w.MaxBackoff, attempt)
 }
 
 func (w *Worker) post(ctx context.Context, d healthcode.Delivery) error {
