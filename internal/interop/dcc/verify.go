@@ -53,12 +53,16 @@ type Verifier struct {
 	cborDec  cbor.DecMode
 	scratch  sync.Pool // of *scratch
 	memo     memo
+	// noFastPath sends every payload through the general path; tests
+	// compare the two.
+	noFastPath bool
 }
 
 // scratch is the per-verification memory a Verifier reuses.
 type scratch struct {
 	raw  []byte // the base45-decoded bytes
 	out  []byte // the decompressed bytes
+	sig  []byte // the COSE Sig_structure
 	src  bytes.Reader
 	zlib io.ReadCloser
 }
@@ -298,6 +302,12 @@ func (v *Verifier) parse(r *Result, payload string) *parsed {
 	}
 	r.ok(CheckDecompress)
 
+	if !v.noFastPath {
+		if p := v.parseFast(data, &s.sig); p != nil {
+			r.ok(CheckCOSE)
+			return p
+		}
+	}
 	msg, err := v.parseSign1(data)
 	if err != nil {
 		r.fail(CheckCOSE, "%v", err)
