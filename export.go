@@ -14,6 +14,7 @@ type Export struct {
 	Declarations  []Declaration
 	Tests         []TestResult
 	Vaccinations  []Vaccination
+	Recoveries    []Recovery
 	Cases         []Case
 	Contacts      []ContactDesignation
 	Withdrawn     []Withdrawal // facts above that no longer count
