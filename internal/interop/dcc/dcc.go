@@ -64,8 +64,11 @@ const (
 	CheckSchema     = "schema"
 )
 
+// checkOrder is every check in the order Verify runs them.
+var checkOrder = [...]string{CheckPrefix, CheckBase45, CheckDecompress, CheckCOSE, CheckSignature, CheckExpiry, CheckKeyUsage, CheckSchema}
+
 // Checks lists every check in the order Verify runs them.
-var Checks = []string{CheckPrefix, CheckBase45, CheckDecompress, CheckCOSE, CheckSignature, CheckExpiry, CheckKeyUsage, CheckSchema}
+var Checks = checkOrder[:]
 
 // Outcomes of a check other than "failed: <why>".
 const (

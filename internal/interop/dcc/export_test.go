@@ -21,3 +21,6 @@ func ParsesFast(v *Verifier, payload string) bool {
 	}
 	return v.parseFast(data, &s.sig) != nil
 }
+
+// CheckIndex exposes checkIndex to the tests.
+var CheckIndex = checkIndex
