@@ -26,6 +26,7 @@ const (
 	FactDeclaration        FactKind = "declaration"
 	FactTestResult         FactKind = "test_result"
 	FactVaccination        FactKind = "vaccination"
+	FactRecovery           FactKind = "recovery"
 	FactCase               FactKind = "case"
 	FactContactDesignation FactKind = "contact_designation"
 	// FactRetainedReason is a reason kept after the facts it came from were
@@ -34,7 +35,7 @@ const (
 )
 
 // FactKinds lists the kinds a FactRef may name.
-var FactKinds = []FactKind{FactDeclaration, FactTestResult, FactVaccination, FactCase, FactContactDesignation, FactRetainedReason}
+var FactKinds = []FactKind{FactDeclaration, FactTestResult, FactVaccination, FactRecovery, FactCase, FactContactDesignation, FactRetainedReason}
 
 // FactRef names one fact.
 type FactRef struct {
@@ -56,7 +57,7 @@ func (f FactRef) String() string {
 // validate adds what is wrong with the reference under field.
 func (f FactRef) validate(p *Problems, field string) {
 	if !slices.Contains(FactKinds, f.Kind) {
-		p.Add(field+".kind", "must be one of declaration, test_result, vaccination, case, contact_designation, retained_reason")
+		p.Add(field+".kind", "must be one of declaration, test_result, vaccination, recovery, case, contact_designation, retained_reason")
 	}
 	if f.ID <= 0 {
 		p.Add(field+".id", "must be the fact's id")
@@ -275,6 +276,11 @@ func SummarizeFacts(f *Facts, loc *time.Location) []FactSummary {
 	for _, v := range f.Vaccinations {
 		out = append(out, FactSummary{FactRef{FactVaccination, v.ID}, v.Date,
 			fmt.Sprintf("%s dose %d of %d on %s", v.Product, v.Dose, v.SeriesDoses, day(v.Date))})
+	}
+	for _, r := range f.Recoveries {
+		out = append(out, FactSummary{FactRef{FactRecovery, r.ID}, r.ValidFrom,
+			fmt.Sprintf("recovered (first positive test %s, %s), valid %s to %s, %s %s from %s", day(r.FirstPositive), r.Country,
+				day(r.ValidFrom), day(r.ValidUntil), r.Source, r.CertificateID, r.Issuer)})
 	}
 	for _, c := range f.Cases {
 		s := "confirmed case since " + day(c.ConfirmedAt)

@@ -14,6 +14,7 @@ type Export struct {
 	Declarations  []Declaration
 	Tests         []TestResult
 	Vaccinations  []Vaccination
+	Recoveries    []Recovery
 	Cases         []Case
 	Contacts      []ContactDesignation
 	Proposals     []ContactProposal // other regions' contact notices about them, and what this region's tracer decided

@@ -169,6 +169,51 @@ func (v *Vaccination) Validate(now time.Time) error {
 	return p.Err("invalid vaccination")
 }
 
+// Recovery is a recovery from COVID-19 that a verified certificate attests:
+// an EU DCC recovery certificate a resident imported. It records where it
+// came from (Source: the certificate and its identifier) and who issued it.
+type Recovery struct {
+	ID            int64
+	ResidentID    int64
+	FirstPositive time.Time // civil date of the first positive test: midnight in the region's time zone
+	ValidFrom     time.Time // civil date the certificate is valid from
+	ValidUntil    time.Time // civil date, the last day the certificate is valid
+	Country       string    // where the positive test was taken (ISO 3166 code)
+	Issuer        string    // the authority that issued the certificate
+	CertificateID string    // the certificate's unique identifier (UVCI)
+	Source        string    // how it reached the record, e.g. "EU DCC"
+	RecordedAt    time.Time
+	RecordedBy    string
+}
+
+// Validate checks a recovery recorded at now.
+func (r *Recovery) Validate(now time.Time) error {
+	var p Problems
+	switch {
+	case r.FirstPositive.IsZero():
+		p.Add("first_positive", "is required (YYYY-MM-DD)")
+	case r.FirstPositive.After(now):
+		p.Add("first_positive", "is in the future")
+	}
+	switch {
+	case r.ValidFrom.IsZero():
+		p.Add("valid_from", "is required (YYYY-MM-DD)")
+	case r.ValidFrom.Before(r.FirstPositive):
+		p.Add("valid_from", "is before the first positive test")
+	}
+	switch {
+	case r.ValidUntil.IsZero():
+		p.Add("valid_until", "is required (YYYY-MM-DD)")
+	case r.ValidUntil.Before(r.ValidFrom):
+		p.Add("valid_until", "is before valid_from")
+	}
+	validText(&p, "country", r.Country, 1, 10)
+	validText(&p, "issuer", r.Issuer, 1, 80)
+	validText(&p, "certificate_id", r.CertificateID, 1, 80)
+	validText(&p, "source", r.Source, 1, 40)
+	return p.Err("invalid recovery")
+}
+
 // Case is a confirmed infection, recorded by a tracer.
 type Case struct {
 	ID           int64

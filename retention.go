@@ -10,8 +10,10 @@ import (
 // vaccinations and contact designations, which a status may depend on for
 // longer (docs/accountability.md).
 type Retention struct {
-	CheckIns      time.Duration
-	Declarations  time.Duration
+	CheckIns     time.Duration
+	Declarations time.Duration
+	// TestResults is also how long a recovery is kept after the last day
+	// its certificate is valid.
 	TestResults   time.Duration
 	ClosedAppeals time.Duration // from the decision
 }
@@ -46,6 +48,7 @@ type PurgeReport struct {
 	CheckIns       int64 // deleted
 	Declarations   int64 // deleted, with their visits
 	TestResults    int64 // deleted
+	Recoveries     int64 // deleted: their certificates ended before the test-result window
 	Appeals        int64 // closed appeals deleted
 	// Deferred counts residents whose old facts were kept for now because a
 	// status in force still depends on them; a later run deletes them.
@@ -69,9 +72,9 @@ func (r PurgeReport) String() string {
 	if r.EndOfEmergency {
 		kind = "end-of-emergency purge"
 	}
-	return fmt.Sprintf("%s: deleted %d check-ins, %d declarations, %d test results, %d closed appeals, %d ended retained reasons; "+
+	return fmt.Sprintf("%s: deleted %d check-ins, %d declarations, %d test results, %d recoveries, %d closed appeals, %d ended retained reasons; "+
 		"kept the facts of %d residents whose status depends on them; retained %d reasons; %d statuses changed",
-		kind, r.CheckIns, r.Declarations, r.TestResults, r.Appeals, r.Expired, r.Deferred, r.Retained, r.Changed) + r.noticesString()
+		kind, r.CheckIns, r.Declarations, r.TestResults, r.Recoveries, r.Appeals, r.Expired, r.Deferred, r.Retained, r.Changed) + r.noticesString()
 }
 
 func (r PurgeReport) noticesString() string {

@@ -81,6 +81,7 @@ type Facts struct {
 	Declarations []Declaration
 	Tests        []TestResult
 	Vaccinations []Vaccination
+	Recoveries   []Recovery // attested by imported certificates
 	Cases        []Case
 	Contacts     []ContactDesignation
 	Areas        []AreaRisk // only the designations relevant to the resident's visits

@@ -60,6 +60,9 @@ type Store interface {
 	ListDeclarations(ctx context.Context, residentID int64) ([]Declaration, error)
 	AddTestResult(ctx context.Context, t *TestResult) (Status, error)
 	AddVaccination(ctx context.Context, v *Vaccination) (Status, error)
+	// AddRecovery records a recovery; ECONFLICT when the resident already
+	// has the certificate it came from (same source and certificate id).
+	AddRecovery(ctx context.Context, r *Recovery) (Status, error)
 	CreateCase(ctx context.Context, c *Case) (Status, error)
 	FindCase(ctx context.Context, id int64) (*Case, error)
 	// DischargeCase records the discharge; ECONFLICT if already discharged.

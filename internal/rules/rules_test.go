@@ -134,6 +134,9 @@ func TestDefaultRulesScenarios(t *testing.T) {
 	dose1 := healthcode.Vaccination{ID: 1, Product: "CoronaVac", Dose: 1, SeriesDoses: 2, Date: at("2022-02-08 00:00")}
 	dose2 := healthcode.Vaccination{ID: 2, Product: "CoronaVac", Dose: 2, SeriesDoses: 2, Date: at("2022-03-01 00:00")}
 
+	recovery := healthcode.Recovery{ID: 1, FirstPositive: at("2022-03-01 00:00"), ValidFrom: at("2022-03-12 00:00"),
+		ValidUntil: at("2022-08-27 00:00"), Country: "DE", Issuer: "Robert Koch-Institut", CertificateID: "URN:UVCI:01:DE:X", Source: "EU DCC"}
+
 	positive := healthcode.TestResult{ID: 3, Type: healthcode.PCR, Result: healthcode.Positive,
 		SampledAt: at("2022-03-01 09:00"), ResultedAt: at("2022-03-01 20:00"), Institution: "City Lab"}
 	positiveAntigen := positive
@@ -242,6 +245,25 @@ func TestDefaultRulesScenarios(t *testing.T) {
 			{"one dose of two is not a full series", "2022-06-01 00:00",
 				&healthcode.Facts{Vaccinations: []healthcode.Vaccination{dose1}}, green()},
 		}},
+		{"recovered: vaccinated while the recovery certificate is valid", []step{
+			{"before valid-from: no mark, recompute then", "2022-03-11 12:00",
+				&healthcode.Facts{Recoveries: []healthcode.Recovery{recovery}},
+				green().validUntil("2022-03-12 00:00")},
+			{"valid-from: gold until the end of valid-until", "2022-03-12 00:00",
+				&healthcode.Facts{Recoveries: []healthcode.Recovery{recovery}},
+				outcome{Color: healthcode.Green, Vaccinated: true, Reasons: []window{w("recovered", "2022-03-12 00:00", "2022-08-28 00:00")}}},
+			{"the last day valid: still gold", "2022-08-27 23:00",
+				&healthcode.Facts{Recoveries: []healthcode.Recovery{recovery}},
+				outcome{Color: healthcode.Green, Vaccinated: true, Reasons: []window{w("recovered", "2022-03-12 00:00", "2022-08-28 00:00")}}.
+					validUntil("2022-08-28 00:00")},
+			{"after valid-until: no mark", "2022-08-28 00:00",
+				&healthcode.Facts{Recoveries: []healthcode.Recovery{recovery}}, green()},
+			{"recovered does not change the colour", "2022-03-12 00:00",
+				&healthcode.Facts{Recoveries: []healthcode.Recovery{recovery}, Contacts: []healthcode.ContactDesignation{{ID: 1, CaseID: 9,
+					Venue: "Huanan Market", LastExposure: at("2022-03-11 18:30"), DesignatedAt: at("2022-03-11 20:00")}}},
+				outcome{Color: healthcode.Yellow, Vaccinated: true, Reasons: []window{w("close_contact", "2022-03-11 20:00", "2022-03-18 18:30"),
+					w("recovered", "2022-03-12 00:00", "2022-08-28 00:00")}}},
+		}},
 		{"positive test, then a case", []step{
 			{"positive PCR is red", "2022-03-01 21:00", &healthcode.Facts{Tests: []healthcode.TestResult{positive}},
 				red(w("positive_test", "2022-03-01 09:00", "2022-03-15 09:00"))},
@@ -332,6 +354,8 @@ func TestDefaultRulesMessages(t *testing.T) {
 		Contacts: []healthcode.ContactDesignation{{ID: 1, CaseID: 9, Venue: "Huanan Market",
 			LastExposure: at("2022-03-01 18:30"), DesignatedAt: at("2022-03-03 09:00")}},
 		Vaccinations: []healthcode.Vaccination{{ID: 1, Product: "CoronaVac", Dose: 2, SeriesDoses: 2, Date: at("2022-01-03 00:00")}},
+		Recoveries: []healthcode.Recovery{{ID: 1, FirstPositive: at("2022-01-20 00:00"), ValidFrom: at("2022-01-31 00:00"),
+			ValidUntil: at("2022-07-18 00:00"), Country: "DE", Issuer: "Robert Koch-Institut", CertificateID: "URN:UVCI:01:DE:X", Source: "EU DCC"}},
 	}
 	st, err := e.Evaluate(f, at("2022-03-04 09:00"))
 	if err != nil {
@@ -352,6 +376,11 @@ func TestDefaultRulesMessages(t *testing.T) {
 			Rule: "vaccinated", Mark: "vaccinated", Since: at("2022-01-17 00:00"),
 			Message:   "Vaccination series completed with CoronaVac (dose 2 of 2) on 2022-01-03; fully vaccinated since 2022-01-17.",
 			MessageZH: "已于2022-01-03完成CoronaVac疫苗全程接种（第2剂，共2剂），自2022-01-17起完成免疫。",
+		},
+		{
+			Rule: "recovered", Mark: "vaccinated", Since: at("2022-01-31 00:00"), Until: at("2022-07-19 00:00"),
+			Message:   "Recovered: first positive test on 2022-01-20 (DE), certificate issued by Robert Koch-Institut; treated as vaccinated from 2022-01-31 to 2022-07-18.",
+			MessageZH: "已康复：2022-01-20首次检测阳性（DE），证书签发机构：Robert Koch-Institut；2022-01-31至2022-07-18期间视同已完成免疫。",
 		},
 	}
 	if diff := cmp.Diff(want, st.Reasons); diff != "" {

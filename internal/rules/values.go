@@ -74,6 +74,7 @@ const (
 	kVisits
 	kTests
 	kVaccinations
+	kRecoveries
 	kCases
 	kContacts
 	kAreas
@@ -117,6 +118,15 @@ var (
 		{"series_doses", fInt, false},
 		{"date", fTimestamp, false},
 	}}
+	recoveryKind = kind{"recoveries", []fieldDesc{
+		{"id", fInt, false},
+		{"first_positive", fTimestamp, false},
+		{"valid_from", fTimestamp, false},
+		{"valid_until", fTimestamp, false},
+		{"country", fString, false},
+		{"issuer", fString, false},
+		{"source", fString, false},
+	}}
 	caseKind = kind{"cases", []fieldDesc{
 		{"id", fInt, false},
 		{"confirmed_at", fTimestamp, false},
@@ -156,12 +166,13 @@ var (
 		{"visits", fList, false},
 		{"tests", fList, false},
 		{"vaccinations", fList, false},
+		{"recoveries", fList, false},
 		{"cases", fList, false},
 		{"contacts", fList, false},
 		{"areas", fList, false},
 		{"overrides", fList, false},
 	}}
-	factKinds = [numFactKinds]*kind{&declarationKind, &visitKind, &testKind, &vaccinationKind, &caseKind, &contactKind, &areaKind, &overrideKind}
+	factKinds = [numFactKinds]*kind{&declarationKind, &visitKind, &testKind, &vaccinationKind, &recoveryKind, &caseKind, &contactKind, &areaKind, &overrideKind}
 )
 
 // factKindByName returns the list of facts called name.
@@ -510,6 +521,29 @@ func (v *vaccinationItem) get(name string) (ref.Val, bool) {
 	return nil, false
 }
 
+type recoveryItem healthcode.Recovery
+
+func (r *recoveryItem) kind() *kind { return &recoveryKind }
+func (r *recoveryItem) get(name string) (ref.Val, bool) {
+	switch name {
+	case "id":
+		return types.Int(r.ID), true
+	case "first_positive":
+		return timestamp(r.FirstPositive), true
+	case "valid_from":
+		return timestamp(r.ValidFrom), true
+	case "valid_until":
+		return timestamp(r.ValidUntil), true
+	case "country":
+		return types.String(r.Country), true
+	case "issuer":
+		return types.String(r.Issuer), true
+	case "source":
+		return types.String(r.Source), true
+	}
+	return nil, false
+}
+
 type caseItem healthcode.Case
 
 func (c *caseItem) kind() *kind { return &caseKind }
@@ -642,6 +676,8 @@ func (s *evalState) count(k kindID) int {
 		return len(f.Tests)
 	case kVaccinations:
 		return len(f.Vaccinations)
+	case kRecoveries:
+		return len(f.Recoveries)
 	case kCases:
 		return len(f.Cases)
 	case kContacts:
@@ -666,6 +702,8 @@ func (s *evalState) item(k kindID, i int) ref.Val {
 		return record[*testItem]{(*testItem)(&f.Tests[i])}
 	case kVaccinations:
 		return record[*vaccinationItem]{(*vaccinationItem)(&f.Vaccinations[i])}
+	case kRecoveries:
+		return record[*recoveryItem]{(*recoveryItem)(&f.Recoveries[i])}
 	case kCases:
 		return record[*caseItem]{(*caseItem)(&f.Cases[i])}
 	case kContacts:

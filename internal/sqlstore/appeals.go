@@ -21,6 +21,7 @@ var factTables = map[healthcode.FactKind]string{
 	healthcode.FactDeclaration:        "declarations",
 	healthcode.FactTestResult:         "test_results",
 	healthcode.FactVaccination:        "vaccinations",
+	healthcode.FactRecovery:           "recoveries",
 	healthcode.FactCase:               "cases",
 	healthcode.FactContactDesignation: "contact_designations",
 	healthcode.FactRetainedReason:     "retained_reasons",

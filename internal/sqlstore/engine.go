@@ -87,6 +87,7 @@ var conflictMessages = map[string]string{
 	"token_venues_pkey":       "the token is already scoped to this venue",
 	constraintStatusIndex:     "this status-list index is already taken",
 	"paper_codes_current_key": "the resident already has an unrevoked paper code",
+	constraintRecovery:        "this certificate is already imported",
 }
 
 // Unique indexes the code reacts to, named as in the migrations.
@@ -94,6 +95,7 @@ const (
 	constraintDocument  = "residents_document_key"
 	constraintPhone     = "residents_phone_key"
 	constraintPseudonym = "residents_pseudonym_key"
+	constraintRecovery  = "recoveries_resident_id_source_certificate_id_key" // PostgreSQL's name for the UNIQUE in 0011
 )
 
 func conflictError(constraint string) *healthcode.Error {

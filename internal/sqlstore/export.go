@@ -41,7 +41,7 @@ func (db *DB) ExportResident(ctx context.Context, residentID int64, issuer strin
 		if err != nil {
 			return err
 		}
-		ex.Declarations, ex.Tests, ex.Vaccinations = f.Declarations, f.Tests, f.Vaccinations
+		ex.Declarations, ex.Tests, ex.Vaccinations, ex.Recoveries = f.Declarations, f.Tests, f.Vaccinations, f.Recoveries
 		ex.Cases, ex.Contacts, ex.Retained = f.Cases, f.Contacts, f.Retained
 		if ex.Withdrawn, err = withdrawn(ctx, tx, residentID); err != nil {
 			return err

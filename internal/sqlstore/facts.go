@@ -170,6 +170,43 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
 	return st, nil
 }
 
+// AddRecovery records a recovery attested by a certificate, filling in ID
+// and RecordedAt, and returns the resident's new status. ECONFLICT when the
+// resident already has that certificate (same source and certificate id),
+// so importing one twice records it once.
+func (db *DB) AddRecovery(ctx context.Context, r *healthcode.Recovery) (healthcode.Status, error) {
+	var st healthcode.Status
+	var out healthcode.Recovery
+	err := db.update(ctx, "add recovery", func(tx *sql.Tx, now time.Time) error {
+		out = *r
+		out.RecordedAt = now
+		out.FirstPositive, out.ValidFrom, out.ValidUntil = truncate(out.FirstPositive), truncate(out.ValidFrom), truncate(out.ValidUntil)
+		if err := out.Validate(now); err != nil {
+			return err
+		}
+		if err := db.lockResident(ctx, tx, out.ResidentID); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, `INSERT INTO recoveries (resident_id, first_positive, valid_from, valid_until,
+    country, issuer, certificate_id, source, recorded_at, recorded_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+			out.ResidentID, out.FirstPositive.UnixMicro(), out.ValidFrom.UnixMicro(), out.ValidUntil.UnixMicro(),
+			out.Country, out.Issuer, out.CertificateID, out.Source, now.UnixMicro(), out.RecordedBy).Scan(&out.ID)
+		if err != nil {
+			return fmt.Errorf("insert recovery: %w", err)
+		}
+		db.record(ctx, tx, healthcode.ActionFactAdd, out.ResidentID, fmt.Sprintf("recovery %d", out.ID))
+		st, err = db.refreshStatus(ctx, tx, now, out.ResidentID,
+			fmt.Sprintf("recovery %d (%s %s)", out.ID, out.Source, out.CertificateID))
+		return err
+	})
+	if err != nil {
+		return healthcode.Status{}, err
+	}
+	*r = out
+	return st, nil
+}
+
 // CreateCase records a confirmed case, filling in ID (and ConfirmedAt, now,
 // when zero), and returns the resident's new status. A case is discharged
 // with DischargeCase, never on creation.
@@ -531,6 +568,9 @@ func (db *DB) loadFacts(ctx context.Context, q queryer, residentID int64) (*heal
 		f.Vaccinations = nilIfEmpty(slices.DeleteFunc(f.Vaccinations, func(v healthcode.Vaccination) bool {
 			return gone(healthcode.FactVaccination, v.ID)
 		}))
+		f.Recoveries = nilIfEmpty(slices.DeleteFunc(f.Recoveries, func(r healthcode.Recovery) bool {
+			return gone(healthcode.FactRecovery, r.ID)
+		}))
 		f.Cases = nilIfEmpty(slices.DeleteFunc(f.Cases, func(c healthcode.Case) bool {
 			return gone(healthcode.FactCase, c.ID)
 		}))
@@ -597,6 +637,21 @@ FROM test_results WHERE resident_id = $1 ORDER BY id`, residentID)
 FROM vaccinations WHERE resident_id = $1 ORDER BY id`, residentID)
 	if err != nil {
 		return nil, fmt.Errorf("load vaccinations: %w", err)
+	}
+
+	err = queryAll(ctx, q, func(rows *sql.Rows) error {
+		var r healthcode.Recovery
+		var first, from, until, recorded sql.NullInt64
+		err := rows.Scan(&r.ID, &r.ResidentID, &first, &from, &until, &r.Country, &r.Issuer, &r.CertificateID,
+			&r.Source, &recorded, &r.RecordedBy)
+		r.FirstPositive, r.ValidFrom, r.ValidUntil, r.RecordedAt = instant(first), instant(from), instant(until), instant(recorded)
+		f.Recoveries = append(f.Recoveries, r)
+		return err
+	}, `SELECT id, resident_id, first_positive, valid_from, valid_until, country, issuer, certificate_id, source,
+    recorded_at, recorded_by
+FROM recoveries WHERE resident_id = $1 ORDER BY id`, residentID)
+	if err != nil {
+		return nil, fmt.Errorf("load recoveries: %w", err)
 	}
 
 	err = queryAll(ctx, q, func(rows *sql.Rows) error {

@@ -36,11 +36,14 @@ const purgeBatch = 100
 // microseconds; 0 deletes none of that kind).
 type purgeCuts struct {
 	declarations, tests, contacts int64
-	endOfEmergency                bool
+	// recoveries cuts on the last day a recovery's certificate is valid.
+	recoveries     int64
+	endOfEmergency bool
 }
 
 // ApplyRetention deletes the check-ins, declarations, test results and
-// closed appeals older than their windows, and the retained reasons that
+// closed appeals older than their windows, the recoveries whose certificate
+// ended more than the test-result window ago, and the retained reasons that
 // ended, except facts a status in force still depends on; it records the
 // purge in the audit log. The server's retention job and `healthcode purge`
 // both call it.
@@ -54,7 +57,8 @@ func (db *DB) ApplyRetention(ctx context.Context, r healthcode.Retention) (healt
 	if rep.CheckIns, err = db.PurgeCheckIns(ctx, now.Add(-r.CheckIns)); err != nil {
 		return rep, err
 	}
-	cuts := purgeCuts{declarations: now.Add(-r.Declarations).UnixMicro(), tests: now.Add(-r.TestResults).UnixMicro()}
+	cuts := purgeCuts{declarations: now.Add(-r.Declarations).UnixMicro(), tests: now.Add(-r.TestResults).UnixMicro(),
+		recoveries: now.Add(-r.TestResults - healthcode.Day).UnixMicro()} // valid through the whole of valid_until
 	if err := db.purgeFacts(ctx, cuts, &rep); err != nil {
 		return rep, err
 	}
@@ -97,7 +101,8 @@ func (db *DB) purgeFacts(ctx context.Context, cuts purgeCuts, rep *healthcode.Pu
     SELECT resident_id FROM declarations WHERE declared_at < $1
     UNION SELECT resident_id FROM test_results WHERE sampled_at < $2
     UNION SELECT resident_id FROM contact_designations WHERE designated_at < $3
-) ids WHERE resident_id > $4 ORDER BY resident_id LIMIT $5`, cuts.declarations, cuts.tests, cuts.contacts, last, purgeBatch)
+    UNION SELECT resident_id FROM recoveries WHERE valid_until < $4
+) ids WHERE resident_id > $5 ORDER BY resident_id LIMIT $6`, cuts.declarations, cuts.tests, cuts.contacts, cuts.recoveries, last, purgeBatch)
 		if err != nil {
 			return db.wrap("purge: find residents", err)
 		}
@@ -124,6 +129,7 @@ func (db *DB) purgeFacts(ctx context.Context, cuts purgeCuts, rep *healthcode.Pu
 		}
 		rep.Declarations += batch.Declarations
 		rep.TestResults += batch.TestResults
+		rep.Recoveries += batch.Recoveries
 		rep.Deferred += batch.Deferred
 		rep.Retained += batch.Retained
 		rep.Changed += batch.Changed
@@ -148,9 +154,13 @@ func (db *DB) purgeResident(ctx context.Context, tx *sql.Tx, now time.Time, id i
 	after.Contacts = slices.DeleteFunc(slices.Clone(f.Contacts), func(c healthcode.ContactDesignation) bool {
 		return c.DesignatedAt.UnixMicro() < cuts.contacts
 	})
+	after.Recoveries = slices.DeleteFunc(slices.Clone(f.Recoveries), func(r healthcode.Recovery) bool {
+		return r.ValidUntil.UnixMicro() < cuts.recoveries
+	})
 	after.Areas = relevantAreas(f.Areas, after.Declarations)
 	cause := ""
-	if len(after.Declarations) != len(f.Declarations) || len(after.Tests) != len(f.Tests) || len(after.Contacts) != len(f.Contacts) {
+	if len(after.Declarations) != len(f.Declarations) || len(after.Tests) != len(f.Tests) || len(after.Contacts) != len(f.Contacts) ||
+		len(after.Recoveries) != len(f.Recoveries) {
 		before, _, err := db.evaluate(f, now)
 		if err != nil {
 			return err
@@ -195,6 +205,7 @@ VALUES ($1, $2, $3, $4, $5) RETURNING id`, id, r.Rule, string(reason), r.Until.U
 		{`DELETE FROM declarations WHERE resident_id = $1 AND declared_at < $2`, cuts.declarations, &rep.Declarations},
 		{`DELETE FROM test_results WHERE resident_id = $1 AND sampled_at < $2`, cuts.tests, &rep.TestResults},
 		{`DELETE FROM contact_designations WHERE resident_id = $1 AND designated_at < $2`, cuts.contacts, nil},
+		{`DELETE FROM recoveries WHERE resident_id = $1 AND valid_until < $2`, cuts.recoveries, &rep.Recoveries},
 	} {
 		if d.cut == 0 {
 			continue
@@ -213,7 +224,8 @@ VALUES ($1, $2, $3, $4, $5) RETURNING id`, id, r.Rule, string(reason), r.Until.U
 	}
 	// Withdrawals of facts that are gone.
 	for kind, table := range map[healthcode.FactKind]string{healthcode.FactDeclaration: "declarations",
-		healthcode.FactTestResult: "test_results", healthcode.FactContactDesignation: "contact_designations"} {
+		healthcode.FactTestResult: "test_results", healthcode.FactContactDesignation: "contact_designations",
+		healthcode.FactRecovery: "recoveries"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM withdrawals WHERE resident_id = $1 AND fact_kind = $2
 AND NOT EXISTS (SELECT 1 FROM `+table+` f WHERE f.id = withdrawals.fact_id)`, id, string(kind)); err != nil {
 			return err

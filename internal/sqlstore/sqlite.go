@@ -114,6 +114,7 @@ var sqliteUniqueColumns = map[string]string{
 	"checkins.id":                                  "checkins_pkey",
 	"paper_codes.status_index":                     constraintStatusIndex,
 	"paper_codes.resident_id":                      "paper_codes_current_key",
+	"recoveries.resident_id, recoveries.source, recoveries.certificate_id": constraintRecovery,
 }
 
 func sqliteCode(err error) (int, bool) {

@@ -74,6 +74,7 @@ func runStoreSuite(t *testing.T, newURL func(tb testing.TB) string) {
 		{"Override", testOverride},
 		{"Export", testExport},
 		{"LatestTest", testLatestTest},
+		{"Recoveries", testRecoveries},
 		{"Retention", testRetention},
 		{"RetentionKeepsRunningStatus", testRetentionKeepsRunningStatus},
 		{"EndOfEmergency", testEndOfEmergency},

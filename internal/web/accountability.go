@@ -522,6 +522,26 @@ type vaccinationJSON struct {
 	RecordedAt  string `json:"recorded_at"`
 }
 
+// recoveryJSON is a recovery attested by an imported certificate.
+type recoveryJSON struct {
+	ID            int64  `json:"id"`
+	FirstPositive string `json:"first_positive"`
+	ValidFrom     string `json:"valid_from"`
+	ValidUntil    string `json:"valid_until"`
+	Country       string `json:"country"`
+	Issuer        string `json:"issuer"`
+	CertificateID string `json:"certificate_id"`
+	Source        string `json:"source"`
+	RecordedAt    string `json:"recorded_at"`
+	RecordedBy    string `json:"recorded_by"`
+}
+
+func (s *Server) recoveryJSON(r *healthcode.Recovery) recoveryJSON {
+	return recoveryJSON{ID: r.ID, FirstPositive: dateString(r.FirstPositive, s.cfg.Location), ValidFrom: dateString(r.ValidFrom, s.cfg.Location),
+		ValidUntil: dateString(r.ValidUntil, s.cfg.Location), Country: r.Country, Issuer: r.Issuer, CertificateID: r.CertificateID,
+		Source: r.Source, RecordedAt: timeString(r.RecordedAt), RecordedBy: r.RecordedBy}
+}
+
 type contactJSON struct {
 	ID           int64  `json:"id"`
 	CaseID       int64  `json:"case_id"`               // 0 for another region's case
@@ -583,6 +603,7 @@ type exportResponse struct {
 	Declarations  []declarationResponse `json:"declarations"`
 	TestResults   []testResultJSON      `json:"test_results"`
 	Vaccinations  []vaccinationJSON     `json:"vaccinations"`
+	Recoveries    []recoveryJSON        `json:"recoveries"`
 	Cases         []caseResponse        `json:"cases"`
 	Contacts      []contactJSON         `json:"contact_designations"`
 	Proposals     []proposalJSON        `json:"contact_proposals"`
@@ -615,7 +636,8 @@ func (s *Server) exportData(w http.ResponseWriter, r *http.Request, a *healthcod
 	out := exportResponse{GeneratedAt: timeString(ex.GeneratedAt), Resident: residentJSON(&ex.Resident), Pseudonym: ex.Resident.Pseudonym,
 		Dependents: make([]residentResponse, len(ex.Dependents)), Declarations: make([]declarationResponse, len(ex.Declarations)),
 		TestResults: make([]testResultJSON, len(ex.Tests)), Vaccinations: make([]vaccinationJSON, len(ex.Vaccinations)),
-		Cases: make([]caseResponse, len(ex.Cases)), Contacts: make([]contactJSON, len(ex.Contacts)),
+		Recoveries: make([]recoveryJSON, len(ex.Recoveries)),
+		Cases:      make([]caseResponse, len(ex.Cases)), Contacts: make([]contactJSON, len(ex.Contacts)),
 		Withdrawn: make([]withdrawalJSON, len(ex.Withdrawn)), Overrides: make([]overrideJSON, len(ex.Overrides)),
 		Retained: make([]retainedReasonJSON, len(ex.Retained)), Status: statusJSON(subject.ID, ex.Status),
 		History: make([]exportHistoryEntry, len(ex.History)), RuleSets: make([]ruleSetJSON, len(ex.RuleSets)),
@@ -635,6 +657,9 @@ func (s *Server) exportData(w http.ResponseWriter, r *http.Request, a *healthcod
 	for i, v := range ex.Vaccinations {
 		out.Vaccinations[i] = vaccinationJSON{ID: v.ID, Product: v.Product, Dose: v.Dose, SeriesDoses: v.SeriesDoses,
 			Date: dateString(v.Date, s.cfg.Location), Institution: v.Institution, RecordedAt: timeString(v.RecordedAt)}
+	}
+	for i := range ex.Recoveries {
+		out.Recoveries[i] = s.recoveryJSON(&ex.Recoveries[i])
 	}
 	for i := range ex.Cases {
 		out.Cases[i] = s.caseJSON(&ex.Cases[i])

@@ -167,15 +167,19 @@ func (s *Server) issueDCC(w http.ResponseWriter, r *http.Request, a *healthcode.
 	return nil
 }
 
+// dccSource is the source of the facts imported from EU DCCs.
+const dccSource = "EU DCC"
+
 // importRequest is a foreign certificate a resident presents.
 type importRequest struct {
 	Payload string `json:"payload"`
 }
 
 // importCertificate verifies a foreign EU DCC against the DSCs this region
-// trusts (Config.ImportDSCs) and adds its vaccination or test to the
-// resident's record, marked with its source and issuer, so that the rules
-// can use it. The certificate's date of birth must be the resident's.
+// trusts (Config.ImportDSCs) and adds its vaccination, test or recovery to
+// the resident's record, marked with its source and issuer, so that the
+// rules can use it. The certificate's date of birth must be the resident's.
+// A certificate is imported once: the same one again is a conflict.
 func (s *Server) importCertificate(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
 	var req importRequest
 	if err := decodeJSON(w, r, &req); err != nil {
@@ -269,8 +273,33 @@ func (s *Server) importCertificate(w http.ResponseWriter, r *http.Request, a *he
 		if st, err = s.store.AddTestResult(r.Context(), t); err != nil {
 			return err
 		}
+	case len(c.Recoveries) == 1:
+		e := c.Recoveries[0]
+		rec := &healthcode.Recovery{ResidentID: res.ID, Country: e.Country, Issuer: e.Issuer, CertificateID: e.ID,
+			Source: dccSource, RecordedAt: now, RecordedBy: "import by " + a.Name}
+		for _, d := range []struct {
+			field, value string
+			into         *time.Time
+		}{{"first positive test (fr)", e.FirstPositive, &rec.FirstPositive}, {"valid-from date (df)", e.ValidFrom, &rec.ValidFrom},
+			{"valid-until date (du)", e.ValidUntil, &rec.ValidUntil}} {
+			if *d.into, err = time.ParseInLocation("2006-01-02", d.value, s.cfg.Location); err != nil {
+				return healthcode.Errorf(healthcode.EINVALID, "the recovery's %s %q is not a date", d.field, d.value)
+			}
+		}
+		for _, old := range facts.Recoveries {
+			if old.Source == rec.Source && old.CertificateID == rec.CertificateID {
+				return healthcode.Errorf(healthcode.ECONFLICT, "this certificate (%s) is already imported", e.ID)
+			}
+		}
+		if err := rec.Validate(now); err != nil {
+			return err
+		}
+		kind = "recovery"
+		if st, err = s.store.AddRecovery(r.Context(), rec); err != nil {
+			return err
+		}
 	default:
-		return healthcode.Errorf(healthcode.EINVALID, "only a certificate of one vaccination or one test can be imported (recovery certificates cannot yet)")
+		return healthcode.Errorf(healthcode.EINVALID, "only a certificate of one vaccination, one test or one recovery can be imported")
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"imported": kind, "issuer": v.Issuer, "status": statusJSON(res.ID, st)})
 	return nil

@@ -24,6 +24,13 @@
 //	            one naming none may sign any
 //	schema      the DCC validates against the EU DCC JSON schema (1.3.0)
 //
+// A COSE_Sign1 written the usual way (definite lengths, shortest-form
+// heads, only the keys the specification names) is read in one pass and
+// its DCC checked against the schema's rules written out in Go; anything
+// else goes through a general CBOR decoder and the JSON schema validator,
+// which also say what is wrong with a DCC the fast check rejects. Both give
+// the same result for every payload (see fastpath.go).
+//
 // Each check ends "ok", "failed: <why>" or "skipped" (an earlier check
 // failed, so this one cannot run). A certificate is valid when every check
 // is ok. The decoded certificate is returned whenever the CWT could be read,
@@ -57,8 +64,11 @@ const (
 	CheckSchema     = "schema"
 )
 
+// checkOrder is every check in the order Verify runs them.
+var checkOrder = [...]string{CheckPrefix, CheckBase45, CheckDecompress, CheckCOSE, CheckSignature, CheckExpiry, CheckKeyUsage, CheckSchema}
+
 // Checks lists every check in the order Verify runs them.
-var Checks = []string{CheckPrefix, CheckBase45, CheckDecompress, CheckCOSE, CheckSignature, CheckExpiry, CheckKeyUsage, CheckSchema}
+var Checks = checkOrder[:]
 
 // Outcomes of a check other than "failed: <why>".
 const (

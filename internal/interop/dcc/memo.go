@@ -1,6 +1,9 @@
 package dcc
 
-import "sync"
+import (
+	"hash/maphash"
+	"sync"
+)
 
 // DefaultMemoSize is how many payloads a Verifier remembers.
 const DefaultMemoSize = 1024
@@ -11,38 +14,61 @@ const DefaultMemoSize = 1024
 // same certificate at every gate. The signature, the clock and the key
 // usage are checked on every verification all the same. When full, it
 // forgets an arbitrary entry.
+//
+// Entries are found by a hash of the payload, computed once per
+// verification, and hold the payload itself to compare: two payloads with
+// the same hash are never confused, the second merely replaces the first.
 type memo struct {
-	mu  sync.Mutex
-	m   map[string]*parsed
-	max int
+	mu   sync.Mutex
+	seed maphash.Seed
+	m    map[uint64]memoEntry
+	max  int
 }
 
-func (m *memo) get(payload string) *parsed {
+type memoEntry struct {
+	payload string
+	p       *parsed
+}
+
+func newMemo(size int) memo { return memo{seed: maphash.MakeSeed(), max: size} }
+
+// key returns the hash get and put take; 0 and no work when the memo is off.
+func (m *memo) key(payload string) uint64 {
+	if m.max == 0 {
+		return 0
+	}
+	return maphash.String(m.seed, payload)
+}
+
+func (m *memo) get(key uint64, payload string) *parsed {
 	if m.max == 0 {
 		return nil
 	}
 	m.mu.Lock()
-	p := m.m[payload]
+	e, ok := m.m[key]
 	m.mu.Unlock()
-	return p
+	if !ok || e.payload != payload {
+		return nil
+	}
+	return e.p
 }
 
-func (m *memo) put(payload string, p *parsed) {
+func (m *memo) put(key uint64, payload string, p *parsed) {
 	if m.max == 0 {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.m == nil {
-		m.m = make(map[string]*parsed)
+		m.m = make(map[uint64]memoEntry)
 	}
-	if len(m.m) >= m.max {
+	if _, ok := m.m[key]; !ok && len(m.m) >= m.max {
 		for k := range m.m {
 			delete(m.m, k)
 			break
 		}
 	}
-	m.m[payload] = p
+	m.m[key] = memoEntry{payload, p}
 }
 
 // SetMemoSize sets how many payloads the Verifier remembers (see

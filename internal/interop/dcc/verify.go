@@ -2,6 +2,7 @@ package dcc
 
 import (
 	"bytes"
+	"cmp"
 	"compress/zlib"
 	"crypto"
 	"crypto/ecdsa"
@@ -53,12 +54,16 @@ type Verifier struct {
 	cborDec  cbor.DecMode
 	scratch  sync.Pool // of *scratch
 	memo     memo
+	// noFastPath sends every payload through the general path; tests
+	// compare the two.
+	noFastPath bool
 }
 
 // scratch is the per-verification memory a Verifier reuses.
 type scratch struct {
 	raw  []byte // the base45-decoded bytes
 	out  []byte // the decompressed bytes
+	sig  []byte // the COSE Sig_structure
 	src  bytes.Reader
 	zlib io.ReadCloser
 }
@@ -88,7 +93,7 @@ func NewVerifier(certs []*x509.Certificate) (*Verifier, error) {
 		schema:   schema,
 		sets:     sets,
 		cborDec:  dec,
-		memo:     memo{max: DefaultMemoSize},
+		memo:     newMemo(DefaultMemoSize),
 	}
 	v.scratch.New = func() any { return &scratch{} }
 	for _, c := range certs {
@@ -109,29 +114,62 @@ func NewVerifier(certs []*x509.Certificate) (*Verifier, error) {
 func Verify(payload string, certs []*x509.Certificate, at time.Time) Result {
 	v, err := NewVerifier(certs)
 	if err != nil {
-		r := newResult()
+		var r outcome
 		r.fail(CheckPrefix, "internal error: %v", err)
-		return r
+		return r.result()
 	}
 	return v.Verify(payload, at)
 }
 
-func newResult() Result {
-	checks := make(map[string]string, len(Checks))
-	for _, c := range Checks {
-		checks[c] = Skipped
-	}
-	return Result{Checks: checks}
+// outcome is a Result in the making: the checks in the order of Checks,
+// "" for skipped, put into Result.Checks when done.
+type outcome struct {
+	Result
+	checks [len(checkOrder)]string
 }
 
-func (r *Result) ok(check string) { r.Checks[check] = OK }
+// checkIndex returns the place of check in checkOrder.
+func checkIndex(check string) int {
+	switch check {
+	case CheckPrefix:
+		return 0
+	case CheckBase45:
+		return 1
+	case CheckDecompress:
+		return 2
+	case CheckCOSE:
+		return 3
+	case CheckSignature:
+		return 4
+	case CheckExpiry:
+		return 5
+	case CheckKeyUsage:
+		return 6
+	case CheckSchema:
+		return 7
+	}
+	panic("dcc: unknown check " + check)
+}
 
-func (r *Result) fail(check, format string, args ...any) {
+func (r *outcome) ok(check string) { r.checks[checkIndex(check)] = OK }
+
+func (r *outcome) fail(check, format string, args ...any) {
 	why := fmt.Sprintf(format, args...)
-	r.Checks[check] = "failed: " + why
+	r.checks[checkIndex(check)] = "failed: " + why
 	if r.Reason == "" {
 		r.Reason = check + ": " + why
 	}
+}
+
+// result returns the Result, valid when every check is ok.
+func (r *outcome) result() Result {
+	res := r.Result
+	res.Checks = make(map[string]string, len(Checks))
+	for i, c := range checkOrder {
+		res.Checks[c] = cmp.Or(r.checks[i], Skipped)
+	}
+	res.Valid = res.Reason == ""
+	return res
 }
 
 // coseSign1 is a COSE_Sign1 array.
@@ -160,12 +198,9 @@ type cwtClaims struct {
 // Verify checks payload, the text of a DCC QR code, at the given time. See
 // the package documentation for the checks.
 func (v *Verifier) Verify(payload string, at time.Time) Result {
-	r := newResult()
+	var r outcome
 	v.verify(&r, payload, at)
-	if r.Reason == "" {
-		r.Valid = true
-	}
-	return r
+	return r.result()
 }
 
 // parsed is what a payload says, whoever checks it and whenever: the
@@ -187,14 +222,17 @@ type parsed struct {
 	schemaErr      string // "" when the DCC validates
 }
 
-func (v *Verifier) verify(r *Result, payload string, at time.Time) {
-	payload = strings.TrimRight(payload, "\r\n")
-	p := v.memo.get(payload)
+func (v *Verifier) verify(r *outcome, payload string, at time.Time) {
+	for len(payload) > 0 && (payload[len(payload)-1] == '\n' || payload[len(payload)-1] == '\r') {
+		payload = payload[:len(payload)-1]
+	}
+	key := v.memo.key(payload)
+	p := v.memo.get(key, payload)
 	if p == nil {
 		if p = v.parse(r, payload); p == nil {
 			return
 		}
-		v.memo.put(payload, p)
+		v.memo.put(key, payload, p)
 	} else {
 		r.ok(CheckPrefix)
 		r.ok(CheckBase45)
@@ -262,7 +300,7 @@ func (v *Verifier) verify(r *Result, payload string, at time.Time) {
 // parse runs the checks from the prefix to the COSE structure, recording
 // each in r, and on success reads the rest of what the payload says. It
 // returns nil when a check failed.
-func (v *Verifier) parse(r *Result, payload string) *parsed {
+func (v *Verifier) parse(r *outcome, payload string) *parsed {
 	if !strings.HasPrefix(payload, Prefix) {
 		head := payload[:min(len(payload), 8)]
 		switch {
@@ -298,6 +336,12 @@ func (v *Verifier) parse(r *Result, payload string) *parsed {
 	}
 	r.ok(CheckDecompress)
 
+	if !v.noFastPath {
+		if p := v.parseFast(data, &s.sig); p != nil {
+			r.ok(CheckCOSE)
+			return p
+		}
+	}
 	msg, err := v.parseSign1(data)
 	if err != nil {
 		r.fail(CheckCOSE, "%v", err)
@@ -459,7 +503,7 @@ func (v *Verifier) parseSign1(data []byte) (*sign1, error) {
 
 // checkSignature finds the DSC by key id and checks the signature with it.
 // It returns the DSC when one has the key id.
-func (v *Verifier) checkSignature(r *Result, p *parsed) *signer {
+func (v *Verifier) checkSignature(r *outcome, p *parsed) *signer {
 	kid := p.kid
 	if len(kid) == 0 {
 		r.fail(CheckSignature, "the COSE headers have no key id (kid)")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dasio/base45"
+	"github.com/google/go-cmp/cmp"
 
 	"healthcode"
 	"healthcode/internal/interop/dcc"
@@ -201,4 +202,43 @@ func TestVerifyConcurrentDCC(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestCheckIndexDCC: every check has its own place, in the order of Checks.
+func TestCheckIndexDCC(t *testing.T) {
+	for i, c := range dcc.Checks {
+		if got := dcc.CheckIndex(c); got != i {
+			t.Errorf("%s is at %d, its index says %d", c, i, got)
+		}
+	}
+}
+
+// TestMemoDCC: a Verifier that remembers payloads says the same about each
+// as one that does not, whether it has seen it before or not, and when it
+// has forgotten some of them.
+func TestMemoDCC(t *testing.T) {
+	key := testKey(t)
+	dsc := testDSC(t, key)
+	is := testIssuer(t, key, dsc)
+	var payloads []string
+	for range 3 {
+		for _, iss := range issueAll(t, is) {
+			payloads = append(payloads, iss.Payload, iss.Payload+"\n", strings.Replace(iss.Payload, "HC1:", "HC2:", 1))
+		}
+	}
+	plain := verifier(t, dsc)
+	plain.SetMemoSize(0)
+	small := verifier(t, dsc)
+	small.SetMemoSize(4)
+	big := verifier(t, dsc)
+	for round := range 3 {
+		for _, p := range payloads {
+			want := plain.Verify(p, issueNow)
+			for name, v := range map[string]*dcc.Verifier{"small memo": small, "default memo": big} {
+				if got := v.Verify(p, issueNow); !cmp.Equal(want, got) {
+					t.Errorf("round %d, %s: %s", round, name, cmp.Diff(want, got))
+				}
+			}
+		}
+	}
 }
