@@ -73,6 +73,34 @@ func qrSymbol(payload string) (modules [][]bool, version int, err error) {
 	return w.bitmap, (q.Dimension() - 17) / 4, nil
 }
 
+// textSymbol encodes text, which need not be a health code (a SMART Health
+// Card's "shc:/" text), as a QR symbol at error-correction level L in byte
+// mode, and returns its modules like qrSymbol.
+func textSymbol(text string) ([][]bool, error) {
+	if text == "" {
+		return nil, errors.New("qr: nothing to encode")
+	}
+	var err error
+	var w bitmapWriter
+	func() {
+		defer func() { // the library panics instead of returning some errors
+			if r := recover(); r != nil {
+				err = fmt.Errorf("qr: %v", r)
+			}
+		}()
+		var q *qrcode.QRCode
+		if q, err = qrcode.NewWith(text, qrcode.WithErrorCorrectionLevel(qrcode.ErrorCorrectionLow),
+			qrcode.WithEncodingMode(qrcode.EncModeByte)); err != nil {
+			err = fmt.Errorf("qr: %w", err)
+			return
+		}
+		if err = q.Save(&w); err != nil {
+			err = fmt.Errorf("qr: %w", err)
+		}
+	}()
+	return w.bitmap, err
+}
+
 // bitmapWriter is a qrcode.Writer that keeps the symbol's modules.
 type bitmapWriter struct{ bitmap [][]bool }
 
@@ -142,6 +170,24 @@ func RenderSVG(payload string, c healthcode.Color) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return svgOf(modules, c), nil
+}
+
+// RenderTextSVG draws any text as a QR code like RenderSVG with a black
+// frame: in alphanumeric mode at level M when the text allows it (an EU
+// DCC's "HC1:" text), else in byte mode at level L (a SMART Health Card's
+// "shc:/" text, at the level its specification asks for).
+func RenderTextSVG(text string) ([]byte, error) {
+	modules, _, err := qrSymbol(text)
+	if err != nil {
+		if modules, err = textSymbol(text); err != nil {
+			return nil, err
+		}
+	}
+	return svgOf(modules, ""), nil
+}
+
+func svgOf(modules [][]bool, c healthcode.Color) []byte {
 	border := quietModules + frameModules
 	total := len(modules) + 2*border
 	fc := frameColor(c)
@@ -171,7 +217,7 @@ func RenderSVG(payload string, c healthcode.Color) ([]byte, error) {
 		}
 	}
 	b.WriteString(`"/></svg>`)
-	return b.Bytes(), nil
+	return b.Bytes()
 }
 
 // ErrNoQRCode means a picture holds no readable QR code.

@@ -22,13 +22,14 @@ import (
 // the trust-list page fetches and parses. Each names its helpers that
 // prefix a format (trust's invalid).
 var pageErrorSources = map[string]map[string]string{
-	"../..":       nil,
-	".":           nil,
-	"../sqlstore": nil,
-	"../tracing":  nil,
-	"../rules":    nil,
-	"../fetch":    nil,
-	"../trust":    {"invalid": "trust list: "},
+	"../..":          nil,
+	".":              nil,
+	"../sqlstore":    nil,
+	"../tracing":     nil,
+	"../rules":       nil,
+	"../fetch":       nil,
+	"../trust":       {"invalid": "trust list: "},
+	"../interop/dcc": nil,
 }
 
 // notMessages are strings the scan finds that are no messages: a header

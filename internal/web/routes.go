@@ -165,6 +165,8 @@ func (s *Server) pageRoutes() []route {
 		{"GET", "/rules/diff", public, nil, "What changed between two rule sets", s.rulesDiffPage},
 		{"GET", "/appeals", resident, nil, "Your appeals, their decisions, and the form to file one", s.appealsPage},
 		{"POST", "/appeals", resident, nil, "File an appeal (form)", s.appealsPage},
+		{"GET", "/certificates", resident, nil, "Your EU DCC and SMART Health Card as QR codes; import a foreign certificate", s.certificatesPage},
+		{"POST", "/certificates", resident, nil, "Import a foreign EU DCC (form)", s.certificatesPage},
 		{"GET", "/access-log", resident, nil, "Who read your data and why; download all your data", s.accessLogPage},
 
 		{"GET", "/checkpoint", public, nil, "The checkpoint scanner (works offline)", s.checkpointPage},
