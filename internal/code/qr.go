@@ -175,16 +175,26 @@ func RenderSVG(payload string, c healthcode.Color) ([]byte, error) {
 
 // RenderTextSVG draws any text as a QR code like RenderSVG with a black
 // frame: in alphanumeric mode at level M when the text allows it (an EU
-// DCC's "HC1:" text), else in byte mode at level L (a SMART Health Card's
-// "shc:/" text, at the level its specification asks for).
+// DCC's "HC1:" text); a short prefix and digits (a SMART Health Card's
+// "shc:/" text) as a byte and a numeric segment at level L, as that
+// specification asks; anything else in byte mode at level L.
 func RenderTextSVG(text string) ([]byte, error) {
-	modules, _, err := qrSymbol(text)
+	modules, err := textModules(text)
 	if err != nil {
-		if modules, err = textSymbol(text); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 	return svgOf(modules, ""), nil
+}
+
+// textModules is the symbol RenderTextSVG draws.
+func textModules(text string) ([][]bool, error) {
+	if modules, _, err := qrSymbol(text); err == nil {
+		return modules, nil
+	}
+	if modules, ok, err := numericSymbol(text); ok {
+		return modules, err
+	}
+	return textSymbol(text)
 }
 
 func svgOf(modules [][]bool, c healthcode.Color) []byte {

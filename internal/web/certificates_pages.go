@@ -179,7 +179,7 @@ func (s *Server) ownCertificates(w http.ResponseWriter, r *http.Request, a *heal
 			}
 		} else {
 			for _, x := range facts.Tests {
-				cv.Entries = append(cv.Entries, certEntry{s.localTime(x.SampledAt), string(x.Type) + " · " + string(x.Result)})
+				cv.Entries = append(cv.Entries, certEntry{s.localTime(x.SampledAt), l.T("ttype."+string(x.Type)) + " · " + l.T("tresult."+string(x.Result))})
 			}
 		}
 		v.SHC = append(v.SHC, cv)
