@@ -28,7 +28,7 @@ func foreignIssuer(t *testing.T, h *harness) *dcc.Issuer {
 		t.Fatal(err)
 	}
 	now := h.clock.Now()
-	dsc, err := dcc.NewDSC(key, pkix.Name{Country: []string{"DE"}, CommonName: "a German DSC"}, now.AddDate(-1, 0, 0), now.AddDate(1, 0, 0))
+	dsc, err := dcc.NewDSC(key, pkix.Name{Country: []string{"DE"}, CommonName: "a German DSC"}, now.AddDate(-3, 0, 0), now.AddDate(1, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +101,13 @@ func TestCertificatesPage(t *testing.T) {
 		t.Errorf("the page's DCC does not verify: %s", res.Reason)
 	}
 
+	// Import on a server that trusts no foreign issuer: said so, in Chinese.
+	b.get("/certificates?lang=zh")
+	if r := b.post("/certificates", url.Values{"payload": {"HC1:X"}}, "same-origin"); r.status != http.StatusServiceUnavailable ||
+		!strings.Contains(string(r.body), "本地区尚未信任任何外国证书签发机构") {
+		t.Errorf("import with no trusted issuers: %d %s", r.status, alertOf(r.body))
+	}
+
 	// Import: bad input first, in Chinese.
 	issuer := foreignIssuer(t, h)
 	now := h.clock.Now()
@@ -115,13 +122,17 @@ func TestCertificatesPage(t *testing.T) {
 	other.DateOfBirth = "1990-01-01"
 	theirs, _ := issuer.IssueVaccination(other, &healthcode.Vaccination{Product: "Comirnaty", Dose: 1, SeriesDoses: 2, Date: now.AddDate(0, -1, 0)}, now)
 	untrusted, _ := srv.interop.dcc.IssueVaccination(holder, &healthcode.Vaccination{Product: "CoronaVac", Dose: 1, SeriesDoses: 2, Date: now.AddDate(0, -1, 0)}, now)
-	b.get("/certificates?lang=zh")
+	expired, err := issuer.IssueVaccination(holder, &healthcode.Vaccination{Product: "Comirnaty", Dose: 1, SeriesDoses: 2, Date: now.AddDate(-2, 0, 0)}, now.AddDate(-2, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct{ name, payload, want string }{
 		{"empty", "", "内容必须是欧盟数字新冠证书"},
 		{"not a DCC", "https://example.com/", "内容必须是欧盟数字新冠证书"},
 		{"not base45", "HC1:not base45!", "这不是可读取的欧盟数字新冠证书"},
 		{"untrusted issuer", untrusted.Payload, "不是由本地区信任的机构签发"},
 		{"someone else's", theirs.Payload, "与居民不符"},
+		{"expired", expired.Payload, "此证书已过期"},
 	} {
 		r := b.post("/certificates", url.Values{"payload": {tc.payload}}, "same-origin")
 		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), tc.want) {
@@ -163,6 +174,46 @@ func TestCertificatesPage(t *testing.T) {
 	if r := b.post("/certificates", url.Values{"payload": {cert.Payload}}, "same-origin"); r.status != http.StatusConflict || !strings.Contains(string(r.body), "已导入") {
 		t.Errorf("importing it again: %d %s", r.status, alertOf(r.body))
 	}
+	// A dependent's page: their certificates, and an import into their record.
+	dep := registrationForm()
+	dep.Del("password")
+	dep.Set("name", "张小宝")
+	dep.Set("phone", "")
+	dep.Set("birth_date", "2015-04-01")
+	first := "33010620150401123"
+	dep.Set("id_number", first+string(healthcode.ResidentIDCheckChar(first)))
+	if r := b.post("/family", dep, "same-origin"); r.status != http.StatusSeeOther {
+		t.Fatalf("register a dependent: %d %s", r.status, alertOf(r.body))
+	}
+	deps, err := h.store.ListDependents(context.Background(), id)
+	if err != nil || len(deps) != 1 {
+		t.Fatalf("dependents: %v %+v", err, deps)
+	}
+	forDep := fmt.Sprintf("/certificates?for=%d", deps[0].ID)
+	if body := string(b.get("/family?lang=en").body); !strings.Contains(body, `href="`+strings.ReplaceAll(forDep, "&", "&amp;")+`"`) {
+		t.Errorf("the family page has no link to %s", forDep)
+	}
+	if body := string(b.get(forDep + "&lang=en").body); !strings.Contains(body, healthcode.MaskName("张小宝")) || !strings.Contains(body, "nothing to certify") ||
+		!strings.Contains(body, `action="`+strings.ReplaceAll(forDep, "&", "&amp;")+`"`) {
+		t.Errorf("the dependent's certificates page: %s", body)
+	}
+	child := holder
+	child.DateOfBirth = "2015-04-01"
+	childCert, err := issuer.IssueTest(child, &healthcode.TestResult{Type: healthcode.Antigen, Result: healthcode.Negative,
+		SampledAt: now.Add(-3 * 3600e9), Institution: "Testzentrum Berlin"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := b.post(forDep, url.Values{"payload": {cert.Payload}}, "same-origin"); r.status != http.StatusBadRequest {
+		t.Errorf("the guardian's certificate into the dependent's record: %d %s", r.status, alertOf(r.body))
+	}
+	if r := b.post(forDep, url.Values{"payload": {childCert.Payload}}, "same-origin"); r.status != http.StatusOK || !strings.Contains(string(r.body), "Recorded: test") {
+		t.Errorf("import for the dependent: %d %s", r.status, alertOf(r.body))
+	}
+	if f, err := h.store.LoadFacts(context.Background(), deps[0].ID); err != nil || len(f.Tests) != 1 || f.Tests[0].Type != healthcode.Antigen {
+		t.Errorf("the dependent's imported test: %v %+v", err, f)
+	}
+
 	// The test now has its own certificates.
 	if body := string(b.get("/certificates?lang=en&latin_name=ZHANG,+XIAOSAN").body); !strings.Contains(body, `data-kind="dcc-test"`) ||
 		!strings.Contains(body, `data-kind="shc-test"`) {
