@@ -31,7 +31,6 @@ type certEntry struct {
 type certView struct {
 	Kind    string // "vaccination", "test" or "recovery"
 	QR      template.HTML
-	Text    string // the QR's text, for copying
 	ID      string
 	Expires string
 	Entries []certEntry
@@ -143,12 +142,13 @@ func (s *Server) ownCertificates(w http.ResponseWriter, r *http.Request, a *heal
 		case err != nil:
 			return err
 		}
-		res := dcc.Verify(out.Payload, []*x509.Certificate{s.interop.dsc}, s.clock.Now())
-		cv, err := s.certView(l, out.Payload, res.Certificate)
+		svg, err := code.RenderTextSVG(out.Payload)
 		if err != nil {
 			return err
 		}
-		cv.ID = out.ID
+		// Read back, for the value sets' display names of what it certifies.
+		cv := s.describeDCC(l, dcc.Verify(out.Payload, []*x509.Certificate{s.interop.dsc}, s.clock.Now()).Certificate)
+		cv.QR, cv.ID = template.HTML(svg), out.ID
 		if t, err := time.Parse(time.RFC3339, out.ExpiresAt); err == nil {
 			cv.Expires = s.localTime(t)
 		}
@@ -171,7 +171,7 @@ func (s *Server) ownCertificates(w http.ResponseWriter, r *http.Request, a *heal
 		if err != nil {
 			return err
 		}
-		cv := certView{Kind: kind, QR: template.HTML(svg), Text: out.QR[0]}
+		cv := certView{Kind: kind, QR: template.HTML(svg)}
 		if kind == "vaccination" {
 			for _, x := range facts.Vaccinations {
 				cv.Entries = append(cv.Entries, certEntry{s.localDate(x.Date), x.Product + " · " + l.T("certs.dose") + " " +
@@ -194,16 +194,12 @@ func (s *Server) localDate(t time.Time) string {
 	return t.In(s.cfg.Location).Format("2006-01-02")
 }
 
-// certView describes a decoded DCC: its kind and what its entry says, with
-// the value sets' display names.
-func (s *Server) certView(l *catalog, payload string, c *dcc.Certificate) (*certView, error) {
-	svg, err := code.RenderTextSVG(payload)
-	if err != nil {
-		return nil, err
-	}
-	cv := &certView{QR: template.HTML(svg), Text: payload}
+// describeDCC says what a decoded DCC certifies: its kind and its entry,
+// with the value sets' display names.
+func (s *Server) describeDCC(l *catalog, c *dcc.Certificate) *certView {
+	cv := &certView{}
 	if c == nil {
-		return cv, nil
+		return cv
 	}
 	add := func(key, value string) {
 		if value != "" {
@@ -247,7 +243,7 @@ func (s *Server) certView(l *catalog, payload string, c *dcc.Certificate) (*cert
 		add("issuer", e.Issuer+" ("+e.Country+")")
 		add("id", e.ID)
 	}
-	return cv, nil
+	return cv
 }
 
 // importFromPage imports a foreign DCC through the API's handler and
@@ -264,13 +260,10 @@ func (s *Server) importFromPage(w http.ResponseWriter, r *http.Request, a *healt
 		return nil, err
 	}
 	res := s.importer.Verify(payload, s.clock.Now())
-	cv, err := s.certView(l, payload, res.Certificate)
-	if err != nil {
-		return nil, err
-	}
+	cv := s.describeDCC(l, res.Certificate)
 	cv.Kind = out.Imported
-	cv.QR = "" // the page shows what was recorded, not the foreign code again
-	cv.Entries = append(cv.Entries, certEntry{l.T("certs.field.source"), dccSource + " · " + res.Signer})
+	cv.Entries = append(cv.Entries, certEntry{l.T("certs.field.source"), strings.Join(slices.DeleteFunc([]string{dccSource, out.Issuer, res.Signer},
+		func(s string) bool { return s == "" }), " · ")})
 	return cv, nil
 }
 
