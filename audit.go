@@ -240,13 +240,20 @@ type actorKey struct{}
 // ContextWithActor returns ctx carrying the actor on whose behalf the work
 // is done; the store records it in the audit log.
 func ContextWithActor(ctx context.Context, a Actor) context.Context {
+	return ContextWithActorRef(ctx, &a)
+}
+
+// ContextWithActorRef is ContextWithActor for an actor that is already on
+// the heap and never changes afterwards (the web server's, shared by the
+// requests of one session): carrying it costs no allocation.
+func ContextWithActorRef(ctx context.Context, a *Actor) context.Context {
 	return context.WithValue(ctx, actorKey{}, a)
 }
 
 // ActorFromContext returns the actor ctx carries, or SystemActor.
 func ActorFromContext(ctx context.Context) Actor {
-	if a, ok := ctx.Value(actorKey{}).(Actor); ok {
-		return a
+	if a, ok := ctx.Value(actorKey{}).(*Actor); ok && a != nil {
+		return *a
 	}
 	return SystemActor
 }

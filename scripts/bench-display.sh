@@ -33,11 +33,17 @@ wrk -t2 -c"$CONNECTIONS" -d5s -s scripts/bench/tokens.lua http://127.0.0.1:18080
 # token a request), so the load generator's own cost is the same for both
 # and the ratio is the servers'. Runs alternate, ROUNDS times, so that other
 # work on a shared machine falls on both alike.
+RESULTS=$(mktemp)
 for round in $(seq "${ROUNDS:-3}"); do
 	echo "== round $round: healthcode GET /api/v1/me/code ($N residents)"
-	wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/bench/tokens.lua http://127.0.0.1:18080/api/v1/me/code -- "$DATA/sessions.txt" | grep -E 'Requests/sec|  50%|  99%'
+	wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/bench/tokens.lua http://127.0.0.1:18080/api/v1/me/code -- "$DATA/sessions.txt" |
+		grep -E 'Requests/sec|  50%|  99%' | tee /dev/stderr | awk -v r="$round" '/Requests\/sec/{print r, "hc", $2}' >>"$RESULTS"
 	echo "== round $round: trivial Go handler (same requests)"
-	wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/bench/tokens.lua http://127.0.0.1:18081/ -- "$DATA/sessions.txt" | grep -E 'Requests/sec|  50%|  99%'
-done
+	wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/bench/tokens.lua http://127.0.0.1:18081/ -- "$DATA/sessions.txt" |
+		grep -E 'Requests/sec|  50%|  99%' | tee /dev/stderr | awk -v r="$round" '/Requests\/sec/{print r, "trivial", $2}' >>"$RESULTS"
+done 2>&1
+echo "== ratio of each round (healthcode / trivial), sorted; the middle one is the median"
+awk '$2=="hc"{hc[$1]=$3} $2=="trivial"{tr[$1]=$3} END{for (r in hc) printf "%.3f  (%.0f / %.0f)\n", hc[r]/tr[r], hc[r], tr[r]}' "$RESULTS" | sort -n
+rm -f "$RESULTS"
 echo "== trivial Go handler, plain requests (no script, no token)"
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency http://127.0.0.1:18081/ | grep -E 'Requests/sec|  50%|  99%'

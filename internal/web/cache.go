@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"strconv"
 	"sync"
 	"time"
 
@@ -118,7 +119,7 @@ type displayCache struct {
 	sessionID map[string]int64
 	tokenID   map[string]int64
 
-	sessions  *forgetful[int64, healthcode.Session]
+	sessions  *forgetful[int64, cachedSession]
 	tokens    *forgetful[int64, healthcode.APIToken]
 	residents *forgetful[int64, *healthcode.Resident]
 	statuses  *forgetful[int64, healthcode.Status]
@@ -126,7 +127,7 @@ type displayCache struct {
 
 func newDisplayCache() *displayCache {
 	return &displayCache{sessionID: map[string]int64{}, tokenID: map[string]int64{},
-		sessions: newForgetful[int64, healthcode.Session](), tokens: newForgetful[int64, healthcode.APIToken](),
+		sessions: newForgetful[int64, cachedSession](), tokens: newForgetful[int64, healthcode.APIToken](),
 		residents: newForgetful[int64, *healthcode.Resident](), statuses: newForgetful[int64, healthcode.Status]()}
 }
 
@@ -176,24 +177,38 @@ func until(now, expires time.Time) time.Time {
 }
 
 // session is FindSession through the cache.
-// The digest is an array, copied to the heap only on a miss: a hit, the
-// display path, allocates nothing here.
-func (s *Server) session(ctx context.Context, digest [sha256.Size]byte) (healthcode.Session, error) {
+// cachedSession is a session with the actor its requests act as, made once
+// and shared by them (it never changes: requests only read it).
+type cachedSession struct {
+	healthcode.Session
+	actor *healthcode.Actor
+}
+
+func residentActor(residentID int64) *healthcode.Actor {
+	return &healthcode.Actor{Role: healthcode.RoleResident, ResidentID: residentID,
+		Name: "resident " + strconv.FormatInt(residentID, 10)}
+}
+
+// session is FindSession through the cache; it returns the session's
+// actor. The digest is an array, copied to the heap only on a miss: a hit,
+// the display path, allocates nothing here.
+func (s *Server) session(ctx context.Context, digest [sha256.Size]byte) (*healthcode.Actor, error) {
 	c, now := s.cache, s.clock.Now()
 	if id, ok := c.idOf(c.sessionID, digest[:]); ok {
 		if sess, ok := c.sessions.Get(id, now); ok && now.Before(sess.ExpiresAt) {
-			return sess, nil
+			return sess.actor, nil
 		}
 	}
 	hash := bytes.Clone(digest[:])
 	began := c.sessions.Begin()
 	sess, err := s.store.FindSession(ctx, hash)
 	if err != nil {
-		return healthcode.Session{}, err
+		return nil, err
 	}
+	actor := residentActor(sess.ResidentID)
 	c.setID(c.sessionID, hash, sess.ID)
-	c.sessions.Put(sess.ID, *sess, until(now, sess.ExpiresAt), began, now)
-	return *sess, nil
+	c.sessions.Put(sess.ID, cachedSession{*sess, actor}, until(now, sess.ExpiresAt), began, now)
+	return actor, nil
 }
 
 // apiToken is FindAPIToken through the cache.

@@ -417,11 +417,7 @@ func (s *Server) handlePage(rt route) http.Handler {
 		}
 		if err == nil {
 			// The store records who acts in the audit log, as for the API.
-			who := healthcode.Actor{Role: healthcode.RoleAnonymous, Name: "anonymous"}
-			if actor != nil {
-				who = *actor
-			}
-			err = rt.h(w, r.WithContext(healthcode.ContextWithActor(r.Context(), who)), actor)
+			err = rt.h(w, r.WithContext(actorContext(r.Context(), actor)), actor)
 		}
 		if err != nil {
 			s.pageError(w, r, rt, actor, err)

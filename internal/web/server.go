@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -315,16 +314,25 @@ func (s *Server) handle(rt route) http.Handler {
 		}
 		if err == nil {
 			// The store records who acts in the audit log.
-			who := healthcode.Actor{Role: healthcode.RoleAnonymous, Name: "anonymous"}
-			if actor != nil {
-				who = *actor
-			}
-			err = rt.h(w, r.WithContext(healthcode.ContextWithActor(r.Context(), who)), actor)
+			err = rt.h(w, r.WithContext(actorContext(r.Context(), actor)), actor)
 		}
 		if err != nil {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// anonymous is the actor of requests without credentials.
+var anonymous = &healthcode.Actor{Role: healthcode.RoleAnonymous, Name: "anonymous"}
+
+// actorContext is ctx carrying a, or anonymous, for the store's audit log.
+// a is shared with other requests (a session's actor is cached) and is
+// never changed.
+func actorContext(ctx context.Context, a *healthcode.Actor) context.Context {
+	if a == nil {
+		a = anonymous
+	}
+	return healthcode.ContextWithActorRef(ctx, a)
 }
 
 const sessionCookie = "hc_session"
@@ -343,12 +351,8 @@ func (s *Server) authenticate(r *http.Request) (*healthcode.Actor, error) {
 		// checkpoint pages, an API token: either way a browser sent it.
 		return nil, healthcode.Errorf(healthcode.EFORBIDDEN, "cross-site request refused")
 	case strings.HasPrefix(secret, sessionPrefix):
-		sess, err := s.session(ctx, secure.SecretDigest(secret))
-		if err != nil {
-			return nil, err
-		}
-		return &healthcode.Actor{Role: healthcode.RoleResident, ResidentID: sess.ResidentID,
-			Name: "resident " + strconv.FormatInt(sess.ResidentID, 10)}, nil
+		// The session's actor, shared by its requests: it must not be changed.
+		return s.session(ctx, secure.SecretDigest(secret))
 	case strings.HasPrefix(secret, tokenPrefix):
 		tok, err := s.apiToken(ctx, secure.SecretDigest(secret))
 		if err != nil {
