@@ -32,6 +32,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"healthcode"
 	"healthcode/internal/code"
+	"healthcode/internal/outbox"
 )
 
 // Type is the JWS "typ" header of a contact notice.
@@ -233,24 +234,7 @@ func (w *Worker) defaults() {
 // Run delivers due notices every Poll until ctx ends.
 func (w *Worker) Run(ctx context.Context) error {
 	w.defaults()
-	t := time.NewTicker(w.Poll)
-	defer t.Stop()
-	for {
-		for {
-			n, err := w.DeliverDue(ctx)
-			if err != nil && ctx.Err() == nil {
-				w.Log.Warn("contact notices: claiming failed", "error", err.Error())
-			}
-			if err != nil || n < w.Batch {
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	return outbox.Run(ctx, w.Poll, w.Batch, w.DeliverDue, w.Log, "contact notices")
 }
 
 // DeliverDue claims one batch of due notices and tries each once, in turn.

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"healthcode"
+	"healthcode/internal/outbox"
 )
 
 // The headers of a delivery.
@@ -148,24 +149,7 @@ func (w *Worker) defaults() {
 // Run delivers due notifications every Poll until ctx ends.
 func (w *Worker) Run(ctx context.Context) error {
 	w.defaults()
-	t := time.NewTicker(w.Poll)
-	defer t.Stop()
-	for {
-		for {
-			n, err := w.DeliverDue(ctx)
-			if err != nil && ctx.Err() == nil {
-				w.Log.Warn("webhook: claiming notifications failed", "error", err.Error())
-			}
-			if err != nil || n < w.Batch {
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	return outbox.Run(ctx, w.Poll, w.Batch, w.DeliverDue, w.Log, "webhook notifications")
 }
 
 // DeliverDue claims one batch of due notifications and tries each once. It
