@@ -216,6 +216,9 @@ type FederationService interface {
 	ListOutgoingNotices(ctx context.Context, limit int) ([]OutgoingNotice, error)
 	// CountPendingNotices counts notices neither delivered nor refused.
 	CountPendingNotices(ctx context.Context) (int, error)
+	// CountOpenProposals counts proposals waiting for a tracer (for metrics:
+	// a count names nobody).
+	CountOpenProposals(ctx context.Context) (int, error)
 
 	// ReceiveContactNotice stores a verified notice: one proposal per
 	// contact whose subject is a resident of this region, audited, in one
@@ -223,9 +226,11 @@ type FederationService interface {
 	// as the first delivery did, with Duplicate set. EINVALID if no contact
 	// names a resident of this region.
 	ReceiveContactNotice(ctx context.Context, n *ContactNotice) (*NoticeReceipt, error)
-	// ListContactProposals returns proposals in state (all when empty),
-	// oldest first.
-	ListContactProposals(ctx context.Context, state ProposalState) ([]ContactProposal, error)
+	// ReadContactProposals returns proposals in state (all when empty),
+	// oldest first, recording acc in the audit log as a read of each
+	// resident they name (their pseudonym and movements in another region),
+	// in the same transaction.
+	ReadContactProposals(ctx context.Context, acc Access, state ProposalState) ([]ContactProposal, error)
 	// ConfirmContactProposal designates the proposal's resident a close
 	// contact (a fact, with a notification and a new status) and closes the
 	// proposal, in one transaction. ECONFLICT if it was already decided.

@@ -336,7 +336,7 @@ func TestThreeRegions(t *testing.T) {
 		}
 	}
 	var ps proposals
-	a.ts.call(t, "GET", "/api/v1/contact-proposals?state=all", a.tracer, nil, 200, &ps)
+	a.ts.call(t, "GET", "/api/v1/contact-proposals?state=all&purpose=notice+from+Shanghai", a.tracer, nil, 200, &ps)
 	if len(ps.Proposals) != 1 || ps.Proposals[0].Subject != xExport.Pseudonym || ps.Proposals[0].FromRegion != b.code ||
 		ps.Proposals[0].NoticeID != noticeID || ps.Proposals[0].Venue != b.name+"站" {
 		t.Fatalf("A's proposals after the delivery: %+v", ps)
@@ -354,7 +354,7 @@ func TestThreeRegions(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "B delivers the notice again", func() bool { st, n := outboxState(); return st == "delivered" && n > before })
-	a.ts.call(t, "GET", "/api/v1/contact-proposals?state=all", a.tracer, nil, 200, &ps)
+	a.ts.call(t, "GET", "/api/v1/contact-proposals?state=all&purpose=notice+from+Shanghai", a.tracer, nil, 200, &ps)
 	if len(ps.Proposals) != 1 {
 		t.Fatalf("A's proposals after a redelivery: %+v", ps)
 	}

@@ -167,6 +167,16 @@ func (db *DB) CountPendingNotices(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// CountOpenProposals implements healthcode.FederationService.
+func (db *DB) CountOpenProposals(ctx context.Context) (int, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM contact_proposals WHERE state = $1`, string(healthcode.ProposalOpen)).Scan(&n)
+	if err != nil {
+		return 0, db.wrap("count open contact proposals", err)
+	}
+	return n, nil
+}
+
 // ReceiveContactNotice implements healthcode.FederationService. The actor
 // in ctx should be the sending region (healthcode.RolePeer).
 func (db *DB) ReceiveContactNotice(ctx context.Context, n *healthcode.ContactNotice) (*healthcode.NoticeReceipt, error) {
@@ -286,17 +296,33 @@ func (db *DB) listProposals(ctx context.Context, q queryer, where string, args .
 	return out, err
 }
 
-// ListContactProposals implements healthcode.FederationService.
-func (db *DB) ListContactProposals(ctx context.Context, state healthcode.ProposalState) ([]healthcode.ContactProposal, error) {
-	var out []healthcode.ContactProposal
-	var err error
-	if state == "" {
-		out, err = db.listProposals(ctx, db.read, `1 = 1 ORDER BY id LIMIT 1000`)
-	} else {
-		out, err = db.listProposals(ctx, db.read, `state = $1 ORDER BY id LIMIT 1000`, string(state))
+// ReadContactProposals implements healthcode.FederationService.
+func (db *DB) ReadContactProposals(ctx context.Context, acc healthcode.Access, state healthcode.ProposalState) ([]healthcode.ContactProposal, error) {
+	if err := acc.Validate(); err != nil {
+		return nil, err
 	}
+	var out []healthcode.ContactProposal
+	err := db.update(ctx, "read contact proposals", func(tx *sql.Tx, _ time.Time) error {
+		var err error
+		if state == "" {
+			out, err = db.listProposals(ctx, tx, `1 = 1 ORDER BY id LIMIT 1000`)
+		} else {
+			out, err = db.listProposals(ctx, tx, `state = $1 ORDER BY id LIMIT 1000`, string(state))
+		}
+		if err != nil {
+			return err
+		}
+		read := map[int64]bool{}
+		for _, p := range out {
+			if !read[p.ResidentID] {
+				read[p.ResidentID] = true
+				db.readAccess(tx, acc, p.ResidentID, "contact proposals from "+p.FromRegion)
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, db.wrap("list contact proposals", err)
+		return nil, err
 	}
 	return out, nil
 }

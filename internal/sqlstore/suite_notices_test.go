@@ -99,7 +99,21 @@ func testContactNotices(t *testing.T, e *env) {
 	if _, err := e.db.ReceiveContactNotice(e.ctx, &nobody); healthcode.ErrorCode(err) != healthcode.EINVALID || !strings.Contains(err.Error(), "NOBODY99") {
 		t.Errorf("a notice of nobody here: %v", err)
 	}
-	open := must[[]healthcode.ContactProposal](t)(e.db.ListContactProposals(e.ctx, healthcode.ProposalOpen))
+	if n := must[int](t)(e.db.CountOpenProposals(e.ctx)); n != 2 {
+		t.Errorf("CountOpenProposals = %d, want 2", n)
+	}
+	// Reading the proposals is a read of each resident they name.
+	if _, err := e.db.ReadContactProposals(e.ctx, healthcode.Access{Actor: tracerActor}, ""); healthcode.ErrorCode(err) != healthcode.EINVALID {
+		t.Errorf("a read without a purpose: %v", err)
+	}
+	seq := lastSeq(t, e)
+	read := healthcode.Access{Actor: tracerActor, Purpose: "deciding proposals"}
+	open := must[[]healthcode.ContactProposal](t)(e.db.ReadContactProposals(e.ctx, read, healthcode.ProposalOpen))
+	es := entriesSince(t, e, seq)
+	if len(es) != 2 || es[0].Action != healthcode.ActionRead || es[0].Subject != r1.ID || es[1].Subject != r2.ID ||
+		es[0].ActorName != tracerActor.Name || es[0].Purpose != "deciding proposals" {
+		t.Errorf("reading the proposals wrote %+v", es)
+	}
 	if len(open) != 2 || open[0].ResidentID != r1.ID || open[0].FromRegion != "310100" || open[0].Venue != "虹桥站" ||
 		open[0].VenueType != "transit" || len(open[0].Exposures) != 1 || open[0].QuarantineUntil.IsZero() {
 		t.Fatalf("open proposals: %+v", open)
@@ -137,7 +151,7 @@ func testContactNotices(t *testing.T, e *env) {
 	if st := must[healthcode.Status](t)(e.db.CurrentStatus(e.ctx, r2.ID)); st.Color != healthcode.Green {
 		t.Errorf("a dismissed proposal's resident: %+v", st)
 	}
-	if all := must[[]healthcode.ContactProposal](t)(e.db.ListContactProposals(e.ctx, "")); len(all) != 2 {
+	if all := must[[]healthcode.ContactProposal](t)(e.db.ReadContactProposals(e.ctx, read, "")); len(all) != 2 {
 		t.Errorf("all proposals: %d", len(all))
 	}
 
@@ -156,7 +170,7 @@ func testContactNotices(t *testing.T, e *env) {
 	if rep.Notices != 4 || !strings.Contains(rep.String(), "4 contact notices") {
 		t.Errorf("retention: %+v", rep)
 	}
-	if all := must[[]healthcode.ContactProposal](t)(e.db.ListContactProposals(e.ctx, "")); len(all) != 0 {
+	if all := must[[]healthcode.ContactProposal](t)(e.db.ReadContactProposals(e.ctx, read, "")); len(all) != 0 {
 		t.Errorf("proposals after retention: %d", len(all))
 	}
 	if f := must[*healthcode.Facts](t)(e.db.LoadFacts(e.ctx, r1.ID)); len(f.Contacts) != 1 {

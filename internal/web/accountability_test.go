@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"healthcode"
+	"healthcode/internal/notice"
 	"healthcode/internal/secure"
 )
 
@@ -91,6 +92,12 @@ func protectedFixtures() map[string]func(t *testing.T, h *harness) protectedCall
 			h.expect(t, h.do(t, "POST", "/api/v1/me/appeals", tok, map[string]any{"rule": "close_contact", "what": "not me",
 				"why": "I was elsewhere"}), 201).json(t, &a)
 			return protectedCall{fmt.Sprintf("/api/v1/appeals/%d", a.ID), nil, reviewer(h), id}
+		},
+		"GET /api/v1/contact-proposals": func(t *testing.T, h *harness) protectedCall {
+			_, id, tok := h.enrolled(t)
+			_, signed := h.contactNotice(t, "FIXTURE0001", h.subjectOf(t, tok), h.trustPeer(t))
+			h.expect(t, h.postNotice(t, signed, notice.MediaType), 200)
+			return protectedCall{"/api/v1/contact-proposals", nil, tracer(h), id}
 		},
 		"GET /api/v1/overrides/{id}": func(t *testing.T, h *harness) protectedCall {
 			c, id := withCase(t, h)

@@ -203,7 +203,11 @@ func (s *Server) listProposals(w http.ResponseWriter, r *http.Request, _ *health
 	if err != nil {
 		return err
 	}
-	ps, err := s.store.ListContactProposals(r.Context(), st)
+	acc, err := readAccess(r)
+	if err != nil {
+		return err
+	}
+	ps, err := s.store.ReadContactProposals(r.Context(), acc, st)
 	if err != nil {
 		return err
 	}
@@ -315,12 +319,16 @@ type outgoingView struct {
 
 // noticesPage lists the proposals waiting for this region's tracer, the
 // decided ones, and the notices this region sent, with their delivery.
+// noticesPagePurpose is the purpose the contact-notices page records for
+// its reads of the residents its proposals name.
+const noticesPagePurpose = "contact notices page: deciding proposals from other regions"
+
 func (s *Server) noticesPage(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
 	return s.renderNotices(w, r, a, s.newPage(w, r, a, "admin", "notices"), http.StatusOK)
 }
 
 func (s *Server) renderNotices(w http.ResponseWriter, r *http.Request, a *healthcode.Actor, p *page, status int) error {
-	ps, err := s.store.ListContactProposals(r.Context(), "")
+	ps, err := s.store.ReadContactProposals(r.Context(), healthcode.Access{Actor: *a, Purpose: noticesPagePurpose}, "")
 	if err != nil {
 		return err
 	}

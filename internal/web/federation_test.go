@@ -37,27 +37,42 @@ func (h *harness) postNotice(t *testing.T, body []byte, contentType string) repl
 // proposal per resident named, once however often it arrives; the refusals
 // say why; a tracer confirms on the page (zh and en) and the resident turns
 // yellow; the proposal is in the resident's export.
-func TestFederationEndpoint(t *testing.T) {
-	h := newHarness(t)
-	srv := h.Server.Config.Handler.(*Server)
+// trustPeer makes Shanghai (310100) a trusted peer of the harness's
+// region and returns its signing key.
+func (h *harness) trustPeer(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
 	_, peerKey, _ := ed25519.GenerateKey(rand.Reader)
-	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
 	now := h.clock.Now()
 	peer := &trust.List{Issuer: "310100", IssuedAt: now.Truncate(time.Second), Keys: []trust.Entry{
 		trust.NewEntry(peerKey.Public().(ed25519.PublicKey), "310100", "Shanghai", now.Add(-time.Hour), time.Time{})}}
-	srv.SetPeers([]*trust.List{peer}, nil)
+	h.Server.Config.Handler.(*Server).SetPeers([]*trust.List{peer}, nil)
+	return peerKey
+}
 
-	_, id, tok := h.enrolled(t)
-	subject := h.subjectOf(t, tok)
+// contactNotice is a notice from Shanghai naming subject, signed with key.
+func (h *harness) contactNotice(t *testing.T, id, subject string, key ed25519.PrivateKey) (*healthcode.ContactNotice, []byte) {
+	t.Helper()
+	now := h.clock.Now()
 	last := now.Add(-20 * time.Hour).UTC().Truncate(time.Second)
-	n := &healthcode.ContactNotice{ID: "FEDTEST0001", From: "310100", FromName: "Shanghai", To: "330100",
+	n := &healthcode.ContactNotice{ID: id, From: "310100", FromName: "Shanghai", To: "330100",
 		IssuedAt: now.UTC().Truncate(time.Second), CaseConfirmed: now.Add(-time.Hour).UTC().Truncate(time.Second),
 		Contacts: []healthcode.NoticeContact{{Subject: subject, Degree: 1, LastExposure: last, QuarantineUntil: last.Add(7 * 24 * time.Hour),
 			Exposures: []healthcode.NoticeExposure{{VenueName: "虹桥站", VenueType: "transit", SourceAt: last, ContactAt: last}}}}}
-	signed, err := notice.Sign(n, peerKey)
+	signed, err := notice.Sign(n, key)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return n, signed
+}
+
+func TestFederationEndpoint(t *testing.T) {
+	h := newHarness(t)
+	peerKey := h.trustPeer(t)
+	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
+
+	_, id, tok := h.enrolled(t)
+	subject := h.subjectOf(t, tok)
+	n, signed := h.contactNotice(t, "FEDTEST0001", subject, peerKey)
 	for i, want := range []bool{false, true} {
 		var rc healthcode.NoticeReceipt
 		r := h.postNotice(t, signed, notice.MediaType)
@@ -98,7 +113,7 @@ func TestFederationEndpoint(t *testing.T) {
 	}
 
 	var ps struct{ Proposals []proposalJSON }
-	h.do(t, "GET", "/api/v1/contact-proposals", h.tokens[healthcode.RoleTracer], nil).json(t, &ps)
+	h.do(t, "GET", "/api/v1/contact-proposals?purpose=deciding+proposals", h.tokens[healthcode.RoleTracer], nil).json(t, &ps)
 	if len(ps.Proposals) != 1 || ps.Proposals[0].ResidentID != id || ps.Proposals[0].FromName != "Shanghai" {
 		t.Fatalf("proposals: %+v", ps)
 	}

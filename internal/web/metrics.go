@@ -154,17 +154,16 @@ func (c *statusCounter) Collect(ch chan<- prometheus.Metric) {
 		if err == nil {
 			open, err = c.store.AppealQueue(ctx, healthcode.AppealOpen)
 		}
-		var pending int
-		var proposals []healthcode.ContactProposal
+		var pending, proposals int
 		if err == nil {
 			pending, err = c.store.CountPendingNotices(ctx)
 		}
 		if err == nil {
-			proposals, err = c.store.ListContactProposals(ctx, healthcode.ProposalOpen)
+			proposals, err = c.store.CountOpenProposals(ctx)
 		}
 		cancel()
 		if err == nil {
-			c.pending, c.open = pending, len(proposals)
+			c.pending, c.open = pending, proposals
 		}
 		if err == nil {
 			c.counts, c.at = counts, time.Now()

@@ -93,7 +93,7 @@ func (s *Server) routeTable() []route {
 		// credential of the federation endpoint.
 		{"POST", "/api/v1/federation/contact-notices", public, nil, "Receive a signed contact notice from a trusted region", s.receiveNotice},
 		{"GET", "/api/v1/contact-notices", roles, official, "Contact notices sent to other regions: the outbox", s.listOutgoingNotices},
-		{"GET", "/api/v1/contact-proposals", roles, tracer, "Contact proposals received from other regions", s.listProposals},
+		s.protectedRead("", route{"GET", "/api/v1/contact-proposals", roles, tracer, "Contact proposals received from other regions", s.listProposals}),
 		{"POST", "/api/v1/contact-proposals/{id}/confirm", roles, tracer, "Confirm a contact proposal: designate the resident a close contact", s.confirmProposal},
 		{"POST", "/api/v1/contact-proposals/{id}/dismiss", roles, tracer, "Dismiss a contact proposal, with a written reason", s.dismissProposal},
 		{"POST", "/api/v1/paper-codes", roles, official, "Issue a paper code for a resident identified by document", s.issuePaperCodeOfficial},
