@@ -113,6 +113,18 @@ func (s *signer) allows(t Type) bool { return s.types == nil || containsType(s.t
 // CERTIFICATE blocks), base64 DER (standard or URL alphabet, any number
 // separated by white space or commas), or one raw DER certificate.
 func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
+	if len(data) > 0 && data[0] == 0x30 { // an ASN.1 SEQUENCE: raw DER
+		// Before trimming: its last bytes may well be ones that look like
+		// white space. A file that has a line end appended is read trimmed.
+		c, err := x509.ParseCertificate(data)
+		if err != nil {
+			c, err = x509.ParseCertificate(bytes.TrimRight(data, " \t\r\n"))
+		}
+		if err != nil {
+			return nil, healthcode.Errorf(healthcode.EINVALID, "DER certificate: %v", err)
+		}
+		return []*x509.Certificate{c}, nil
+	}
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
 		return nil, healthcode.Errorf(healthcode.EINVALID, "no certificate given")
@@ -138,13 +150,6 @@ func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 			return nil, healthcode.Errorf(healthcode.EINVALID, "no CERTIFICATE block in the PEM text")
 		}
 		return certs, nil
-	}
-	if data[0] == 0x30 { // an ASN.1 SEQUENCE: raw DER
-		c, err := x509.ParseCertificate(data)
-		if err != nil {
-			return nil, healthcode.Errorf(healthcode.EINVALID, "DER certificate: %v", err)
-		}
-		return []*x509.Certificate{c}, nil
 	}
 	var certs []*x509.Certificate
 	for i, field := range strings.FieldsFunc(string(data), func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' }) {
