@@ -110,7 +110,7 @@ type issuedCode struct {
 // codeCache keeps each resident's signed code while it lives, so showing a
 // code costs a lookup, not a signature.
 type codeCache struct {
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	byID     map[int64]issuedCode
 	lifetime time.Duration
 }
@@ -122,8 +122,8 @@ func newCodeCache(lifetime time.Duration) *codeCache {
 // get returns a cached code that still matches the status and has a useful
 // part of its life (a fifth) left.
 func (c *codeCache) get(id int64, st healthcode.Status, now time.Time) (issuedCode, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	ic, ok := c.byID[id]
 	if !ok || !ic.computedAt.Equal(st.ComputedAt) || !now.Add(c.lifetime/5).Before(ic.expiresAt) {
 		return issuedCode{}, false
