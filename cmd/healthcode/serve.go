@@ -20,6 +20,7 @@ import (
 	"healthcode/internal/code"
 	"healthcode/internal/interop/dcc"
 	"healthcode/internal/notice"
+	"healthcode/internal/outbox"
 	"healthcode/internal/secure"
 	"healthcode/internal/trust"
 	"healthcode/internal/web"
@@ -180,7 +181,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		background.Wait()
 	}()
 	if cfg.WebhookURL != "" {
-		w := &webhook.Worker{URL: cfg.WebhookURL, Secret: []byte(cfg.WebhookSecret), Outbox: db, Clock: clock, Log: log}
+		w := &webhook.Worker{URL: cfg.WebhookURL, Secret: []byte(cfg.WebhookSecret), Outbox: db, Settings: outbox.Settings{Clock: clock, Log: log}}
 		background.Go(func() { _ = w.Run(bg) })
 	}
 	if cfg.PurgeInterval > 0 {
@@ -260,8 +261,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// this region's current key, retried with backoff until acknowledged.
 	endpoints := &peerEndpoints{}
 	refreshPeers(ctx, db, srv, endpoints, log)
-	nw := &notice.Worker{Outbox: db, Key: key.priv, Endpoint: endpoints.lookup, Clock: clock, Log: log,
-		MinBackoff: cfg.NoticeRetry, Poll: min(2*time.Second, cfg.NoticeRetry)}
+	nw := &notice.Worker{Outbox: db, Key: key.priv, Endpoint: endpoints.lookup, Settings: outbox.Settings{Clock: clock, Log: log,
+		MinBackoff: cfg.NoticeRetry, Poll: min(2*time.Second, cfg.NoticeRetry)}}
 	background.Go(func() { _ = nw.Run(bg) })
 	go func() {
 		t := time.NewTicker(cfg.TrustRefresh)

@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -194,47 +193,16 @@ type Worker struct {
 	Key      ed25519.PrivateKey         // the region's current code-signing key
 	Endpoint func(region string) string // the region's federation endpoint; "" when unknown
 
-	Client     *http.Client
-	Clock      healthcode.Clock
-	Log        *slog.Logger
-	Poll       time.Duration // default 2 s
-	MinBackoff time.Duration // default 5 s
-	MaxBackoff time.Duration // default 1 h
-	Batch      int           // default 20
-	Lease      time.Duration // default 2 min
+	// Defaults: a 15 s timeout, batches of 20, leases of 2 minutes.
+	outbox.Settings
 }
 
-func (w *Worker) defaults() {
-	if w.Client == nil {
-		w.Client = &http.Client{Timeout: 15 * time.Second}
-	}
-	if w.Clock == nil {
-		w.Clock = healthcode.SystemClock
-	}
-	if w.Log == nil {
-		w.Log = slog.New(slog.DiscardHandler)
-	}
-	if w.Poll <= 0 {
-		w.Poll = 2 * time.Second
-	}
-	if w.MinBackoff <= 0 {
-		w.MinBackoff = 5 * time.Second
-	}
-	if w.MaxBackoff < w.MinBackoff {
-		w.MaxBackoff = max(time.Hour, w.MinBackoff)
-	}
-	if w.Batch <= 0 {
-		w.Batch = 20
-	}
-	if w.Lease <= 0 {
-		w.Lease = 2 * time.Minute
-	}
-}
+func (w *Worker) defaults() { w.Fill(15*time.Second, 20, 2*time.Minute) }
 
 // Run delivers due notices every Poll until ctx ends.
 func (w *Worker) Run(ctx context.Context) error {
 	w.defaults()
-	return outbox.Run(ctx, w.Poll, w.Batch, w.DeliverDue, w.Log, "contact notices")
+	return w.Settings.Run(ctx, w.DeliverDue, "contact notices")
 }
 
 // DeliverDue claims one batch of due notices and tries each once, in turn.

@@ -15,6 +15,7 @@ import (
 
 	"healthcode"
 	"healthcode/internal/notice"
+	"healthcode/internal/outbox"
 	"healthcode/internal/trust"
 )
 
@@ -169,7 +170,7 @@ func TestWorker(t *testing.T) {
 	}))
 	defer srv.Close()
 	ob := &memOutbox{delivered: map[string]bool{}, refused: map[string]string{}}
-	w := &notice.Worker{Outbox: ob, Key: priv, Endpoint: func(string) string { return srv.URL + notice.Path }, Clock: fixedClock{t0}}
+	w := &notice.Worker{Outbox: ob, Key: priv, Endpoint: func(string) string { return srv.URL + notice.Path }, Settings: outbox.Settings{Clock: fixedClock{t0}}}
 	for _, tt := range []struct {
 		status                       int
 		delivered, refused, failures int

@@ -35,7 +35,8 @@ func TestRun(t *testing.T) {
 			return v.(int), nil
 		}
 	}
-	go func() { done <- Run(ctx, time.Millisecond, 3, deliverDue, log, "test items") }()
+	s := &Settings{Poll: time.Millisecond, Batch: 3, Log: log}
+	go func() { done <- s.Run(ctx, deliverDue, "test items") }()
 	select {
 	case err := <-done:
 		if err != nil {

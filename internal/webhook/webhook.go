@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -105,42 +104,13 @@ type Worker struct {
 	Secret []byte
 	Outbox healthcode.OutboxService
 
-	Client     *http.Client     // default: 10 s timeout
-	Clock      healthcode.Clock // default: the wall clock
-	Log        *slog.Logger
-	Poll       time.Duration // how often to look for due notifications; default 2 s
-	MinBackoff time.Duration // wait after the first failure; default 5 s
-	MaxBackoff time.Duration // the longest wait between attempts; default 1 h
-	Batch      int           // notifications claimed at once; default 50
-	Lease      time.Duration // how long a claim holds; default 5 min
-	Parallel   int           // deliveries in flight at once; default 4
+	// Defaults: a 10 s timeout, batches of 50, leases of 5 minutes.
+	outbox.Settings
+	Parallel int // deliveries in flight at once; default 4
 }
 
 func (w *Worker) defaults() {
-	if w.Client == nil {
-		w.Client = &http.Client{Timeout: 10 * time.Second}
-	}
-	if w.Clock == nil {
-		w.Clock = healthcode.SystemClock
-	}
-	if w.Log == nil {
-		w.Log = slog.New(slog.DiscardHandler)
-	}
-	if w.Poll <= 0 {
-		w.Poll = 2 * time.Second
-	}
-	if w.MinBackoff <= 0 {
-		w.MinBackoff = 5 * time.Second
-	}
-	if w.MaxBackoff < w.MinBackoff {
-		w.MaxBackoff = max(time.Hour, w.MinBackoff)
-	}
-	if w.Batch <= 0 {
-		w.Batch = 50
-	}
-	if w.Lease <= 0 {
-		w.Lease = 5 * time.Minute
-	}
+	w.Fill(10*time.Second, 50, 5*time.Minute)
 	if w.Parallel <= 0 {
 		w.Parallel = 4
 	}
@@ -149,7 +119,7 @@ func (w *Worker) defaults() {
 // Run delivers due notifications every Poll until ctx ends.
 func (w *Worker) Run(ctx context.Context) error {
 	w.defaults()
-	return outbox.Run(ctx, w.Poll, w.Batch, w.DeliverDue, w.Log, "webhook notifications")
+	return w.Settings.Run(ctx, w.DeliverDue, "webhook notifications")
 }
 
 // DeliverDue claims one batch of due notifications and tries each once. It

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"healthcode"
+	"healthcode/internal/outbox"
 	"healthcode/internal/rules"
 	"healthcode/internal/secure"
 	"healthcode/internal/sqlstore"
@@ -129,8 +130,8 @@ func notify(t *testing.T, db *sqlstore.DB, n int) []int64 {
 }
 
 func worker(db *sqlstore.DB, url string) *webhook.Worker {
-	return &webhook.Worker{URL: url, Secret: secret, Outbox: db, Poll: 5 * time.Millisecond,
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, Batch: 3}
+	return &webhook.Worker{URL: url, Secret: secret, Outbox: db, Settings: outbox.Settings{Poll: 5 * time.Millisecond,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, Batch: 3}}
 }
 
 // run runs the worker until every id is acknowledged, then stops it.
