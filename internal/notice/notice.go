@@ -31,6 +31,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"healthcode"
 	"healthcode/internal/code"
+	"healthcode/internal/jws"
 	"healthcode/internal/outbox"
 )
 
@@ -89,26 +90,9 @@ func refused(format string, args ...any) error {
 // publishes for its sender, or expired, or for another region, is
 // EFORBIDDEN. Each error says what is wrong.
 func Parse(data []byte, keys code.KeyResolver, to string, now time.Time) (*healthcode.ContactNotice, error) {
-	if len(data) > MaxSize {
-		return nil, invalid("it is %d bytes; the limit is %d", len(data), MaxSize)
-	}
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 {
-		return nil, invalid("the body is empty; send the signed notice (a compact JWS)")
-	}
-	if data[0] == '{' {
-		return nil, invalid("unsigned JSON is refused; a notice is a compact JWS signed by the sending region")
-	}
-	jws, err := jose.ParseSignedCompact(string(data), []jose.SignatureAlgorithm{jose.EdDSA})
+	sig, hdr, err := jws.Open(data, MaxSize, Type, invalid)
 	if err != nil {
-		return nil, invalid("not a compact JWS signed with EdDSA: %v", err)
-	}
-	if len(jws.Signatures) != 1 {
-		return nil, invalid("it has %d signatures; want 1", len(jws.Signatures))
-	}
-	hdr := jws.Signatures[0].Protected
-	if typ, _ := hdr.ExtraHeaders[jose.HeaderType].(string); typ != Type {
-		return nil, invalid("the JWS type (typ) is %q, not %q", typ, Type)
+		return nil, err
 	}
 	kid, err := hex.DecodeString(hdr.KeyID)
 	if err != nil || len(kid) == 0 || len(kid) > 16 || hex.EncodeToString(kid) != hdr.KeyID {
@@ -121,9 +105,9 @@ func Parse(data []byte, keys code.KeyResolver, to string, now time.Time) (*healt
 			revoked = r.LookupRevokedKey(kid)
 		}
 	}
-	signer, payload := verifiedBy(jws, candidates)
+	signer, payload := verifiedBy(sig, candidates)
 	if signer == nil {
-		if k, _ := verifiedBy(jws, revoked); k != nil {
+		if k, _ := verifiedBy(sig, revoked); k != nil {
 			return nil, refused("signed by key %s, which region %s has revoked", hdr.KeyID, k.Region)
 		}
 		if len(candidates) == 0 {

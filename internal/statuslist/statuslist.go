@@ -44,6 +44,7 @@ import (
 
 	"healthcode"
 	"healthcode/internal/code"
+	"healthcode/internal/jws"
 )
 
 // WellKnownPath is where a region publishes its status list.
@@ -363,26 +364,9 @@ const maxKIDLen = 16
 // stale list. Every failure is an EINVALID *healthcode.Error that says
 // what is wrong.
 func Parse(data []byte, keys code.KeyResolver) (*List, error) {
-	if len(data) > MaxSignedSize {
-		return nil, invalid("it is %d bytes; the limit is %d", len(data), MaxSignedSize)
-	}
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 {
-		return nil, invalid("it is empty")
-	}
-	if data[0] == '{' {
-		return nil, invalid("it is unsigned JSON or a JSON-serialized JWS; a status list is a compact JWS (three base64url parts separated by dots)")
-	}
-	jws, err := jose.ParseSignedCompact(string(data), []jose.SignatureAlgorithm{jose.EdDSA})
+	sig, hdr, err := jws.Open(data, MaxSignedSize, Type, invalid)
 	if err != nil {
-		return nil, invalid("not a compact JWS signed with EdDSA: %v", err)
-	}
-	if len(jws.Signatures) != 1 {
-		return nil, invalid("it has %d signatures; want 1", len(jws.Signatures))
-	}
-	hdr := jws.Signatures[0].Protected
-	if typ, _ := hdr.ExtraHeaders[jose.HeaderType].(string); typ != Type {
-		return nil, invalid("the JWS type (typ) is %q, not %q", typ, Type)
+		return nil, err
 	}
 	kid, err := hex.DecodeString(hdr.KeyID)
 	if err != nil || len(kid) == 0 || len(kid) > maxKIDLen || hex.EncodeToString(kid) != hdr.KeyID {
@@ -395,9 +379,9 @@ func Parse(data []byte, keys code.KeyResolver) (*List, error) {
 			revoked = r.LookupRevokedKey(kid)
 		}
 	}
-	signer, payload := verifiedBy(jws, candidates)
+	signer, payload := verifiedBy(sig, candidates)
 	if signer == nil {
-		if k, _ := verifiedBy(jws, revoked); k != nil {
+		if k, _ := verifiedBy(sig, revoked); k != nil {
 			when := "has revoked it"
 			if !k.RevokedAt.IsZero() {
 				when = "revoked it on " + k.RevokedAt.UTC().Format(time.RFC3339)

@@ -33,6 +33,7 @@ import (
 	"healthcode"
 	"healthcode/internal/code"
 	"healthcode/internal/fetch"
+	"healthcode/internal/jws"
 )
 
 // WellKnownPath is where a region publishes its trust list.
@@ -212,26 +213,9 @@ func invalid(format string, args ...any) error {
 // and not be issued in the future. Every failure is an EINVALID
 // *healthcode.Error that says what is wrong.
 func Parse(data []byte, now time.Time) (*List, error) {
-	if len(data) > MaxListSize {
-		return nil, invalid("it is %d bytes; the limit is %d", len(data), MaxListSize)
-	}
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 {
-		return nil, invalid("it is empty")
-	}
-	if data[0] == '{' {
-		return nil, invalid("it is unsigned JSON or a JSON-serialized JWS; a trust list is a compact JWS (three base64url parts separated by dots)")
-	}
-	jws, err := jose.ParseSignedCompact(string(data), []jose.SignatureAlgorithm{jose.EdDSA})
+	sig, hdr, err := jws.Open(data, MaxListSize, Type, invalid)
 	if err != nil {
-		return nil, invalid("not a compact JWS signed with EdDSA: %v", err)
-	}
-	if len(jws.Signatures) != 1 {
-		return nil, invalid("it has %d signatures; want 1", len(jws.Signatures))
-	}
-	hdr := jws.Signatures[0].Protected
-	if typ, _ := hdr.ExtraHeaders[jose.HeaderType].(string); typ != Type {
-		return nil, invalid("the JWS type (typ) is %q, not %q", typ, Type)
+		return nil, err
 	}
 	kid := hdr.KeyID
 	if kid == "" {
@@ -240,7 +224,7 @@ func Parse(data []byte, now time.Time) (*List, error) {
 
 	// Find the signing key in the (not yet verified) list, then verify.
 	var l List
-	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &l); err != nil {
+	if err := json.Unmarshal(sig.UnsafePayloadWithoutVerification(), &l); err != nil {
 		return nil, invalid("the signed content is not a trust list: %v", err)
 	}
 	if len(l.Keys) > MaxKeys {
@@ -267,7 +251,7 @@ func Parse(data []byte, now time.Time) (*List, error) {
 		if err != nil {
 			continue
 		}
-		if _, err := jws.Verify(pub); err == nil {
+		if _, err := sig.Verify(pub); err == nil {
 			signer = e
 			break
 		}

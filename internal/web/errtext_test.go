@@ -20,7 +20,7 @@ import (
 // pageErrorSources are the packages whose error messages a page can show:
 // the domain, the pages and API handlers they call, the store, and what
 // the trust-list page fetches and parses. Each names its helpers that
-// prefix a format (trust's invalid).
+// prefix a format (trust's invalid, which it hands to jws.Open).
 var pageErrorSources = map[string]map[string]string{
 	"../..":          nil,
 	".":              nil,
@@ -29,6 +29,7 @@ var pageErrorSources = map[string]map[string]string{
 	"../rules":       nil,
 	"../fetch":       nil,
 	"../trust":       {"invalid": "trust list: "},
+	"../jws":         {"invalid": "trust list: "}, // what trust's Parse has it check
 	"../interop/dcc": nil,
 }
 
