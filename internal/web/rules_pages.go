@@ -113,17 +113,7 @@ func (s *Server) rulesDiffPage(w http.ResponseWriter, r *http.Request, a *health
 	if a != nil && a.Role != healthcode.RoleResident {
 		p.Section = "admin"
 	}
-	q := r.URL.Query()
-	if q.Get("from") == "" {
-		var pr healthcode.Problems
-		pr.Add("from", "is required: the version to compare from")
-		return pr.Err("invalid diff")
-	}
-	from, err := s.findRuleSet(r, q.Get("from"))
-	if err != nil {
-		return err
-	}
-	to, err := s.findRuleSet(r, q.Get("to"))
+	from, to, err := s.diffVersions(r)
 	if err != nil {
 		return err
 	}

@@ -195,18 +195,26 @@ func (s *Server) getRuleSetVersion(w http.ResponseWriter, r *http.Request, _ *he
 	return nil
 }
 
-func (s *Server) diffRuleSetVersions(w http.ResponseWriter, r *http.Request, _ *healthcode.Actor) error {
+// diffVersions finds the two rule sets ?from=&to= name (to defaults to the
+// rule set in force), for the diff's API route and page.
+func (s *Server) diffVersions(r *http.Request) (from, to *healthcode.RuleSet, err error) {
 	q := r.URL.Query()
 	if q.Get("from") == "" {
 		var p healthcode.Problems
 		p.Add("from", "is required: the version to compare from")
-		return p.Err("invalid diff")
+		return nil, nil, p.Err("invalid diff")
 	}
-	from, err := s.findRuleSet(r, q.Get("from"))
-	if err != nil {
-		return err
+	if from, err = s.findRuleSet(r, q.Get("from")); err != nil {
+		return nil, nil, err
 	}
-	to, err := s.findRuleSet(r, q.Get("to"))
+	if to, err = s.findRuleSet(r, q.Get("to")); err != nil {
+		return nil, nil, err
+	}
+	return from, to, nil
+}
+
+func (s *Server) diffRuleSetVersions(w http.ResponseWriter, r *http.Request, _ *healthcode.Actor) error {
+	from, to, err := s.diffVersions(r)
 	if err != nil {
 		return err
 	}
