@@ -88,6 +88,7 @@ type Server struct {
 	routes      []route
 	reads       map[string]readPolicy // the protected reads, by "METHOD pattern"
 	mux         *http.ServeMux
+	exact       map[string][]exactRoute // routes without wildcards, by path: found before the mux
 	dummyOnce   sync.Once
 	dummy       string
 	site        *site
@@ -191,15 +192,21 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s.site = site
 	s.mux = http.NewServeMux()
-	for _, rt := range s.routeTable() {
-		s.routes = append(s.routes, rt)
-		s.mux.Handle(rt.method+" "+rt.pattern, s.handle(rt))
-	}
+	s.exact = map[string][]exactRoute{}
 	s.pageSet = map[string]bool{}
-	for _, rt := range s.pageRoutes() {
+	register := func(rt route, h http.Handler) {
 		s.routes = append(s.routes, rt)
+		s.mux.Handle(rt.method+" "+rt.pattern, h)
+		if !strings.ContainsAny(rt.pattern, "{") && !strings.HasSuffix(rt.pattern, "/") {
+			s.exact[rt.pattern] = append(s.exact[rt.pattern], exactRoute{rt.method, h})
+		}
+	}
+	for _, rt := range s.routeTable() {
+		register(rt, s.handle(rt))
+	}
+	for _, rt := range s.pageRoutes() {
 		s.pageSet[rt.method+" "+rt.pattern] = true
-		s.mux.Handle(rt.method+" "+rt.pattern, s.handlePage(rt))
+		register(rt, s.handlePage(rt))
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, healthcode.Errorf(healthcode.ENOTFOUND, "no such route: %s %s", r.Method, r.URL.Path))
@@ -223,7 +230,36 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer s.shedder.release()
 	}
+	if h := s.exactHandler(r); h != nil {
+		h.ServeHTTP(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// exactRoute is the handler of a route without wildcards.
+type exactRoute struct {
+	method string
+	h      http.Handler
+}
+
+// exactHandler finds the handler of a request for a route without
+// wildcards by its path alone, which costs a map lookup where the mux
+// matches patterns segment by segment (a tenth of the display path's own
+// time, issue 7). It gives the handler the mux would choose, a pattern
+// without wildcards being the most specific for its path, or nil when the
+// mux must decide: another method (the mux answers HEAD from GET, and 405),
+// or an escaped path (the mux matches the escaped segments).
+func (s *Server) exactHandler(r *http.Request) http.Handler {
+	if r.URL.RawPath != "" {
+		return nil
+	}
+	for _, e := range s.exact[r.URL.Path] {
+		if e.method == r.Method {
+			return e.h
+		}
+	}
+	return nil
 }
 
 // securityHeaders go on every answer. The keys are in canonical form and the

@@ -475,3 +475,38 @@ func TestVerifyEndpoint(t *testing.T) {
 		t.Errorf("empty verify request: %d", r.status)
 	}
 }
+
+// TestExactRoutesAgreeWithMux checks the lookup ServeHTTP makes before the
+// mux: for every route without wildcards it finds the route the mux would
+// choose, and it leaves to the mux what only the mux decides.
+func TestExactRoutesAgreeWithMux(t *testing.T) {
+	srv := New(Config{}, Deps{})
+	n := 0
+	for _, name := range srv.Routes() {
+		method, pattern, _ := strings.Cut(name, " ")
+		if strings.Contains(pattern, "{") || strings.HasSuffix(pattern, "/") {
+			continue
+		}
+		n++
+		r := httptest.NewRequest(method, pattern, nil)
+		if srv.exactHandler(r) == nil {
+			t.Errorf("%s: not found by path", name)
+		}
+		if _, chosen := srv.mux.Handler(r); chosen != name {
+			t.Errorf("%s: the mux chooses %q", name, chosen)
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d routes without wildcards: the test lost its routes", n)
+	}
+	for _, r := range []*http.Request{
+		httptest.NewRequest("GET", "/api/v1/me%2Fcode", nil),  // the mux matches escaped segments
+		httptest.NewRequest("HEAD", "/api/v1/me/code", nil),   // the mux answers HEAD from GET
+		httptest.NewRequest("DELETE", "/api/v1/me/code", nil), // and decides what other methods get
+		httptest.NewRequest("GET", "/api/v1/me/code/", nil),
+	} {
+		if srv.exactHandler(r) != nil {
+			t.Errorf("%s %s: found by path, which is the mux's to decide", r.Method, r.URL.RequestURI())
+		}
+	}
+}
