@@ -49,14 +49,29 @@ func newForgetful[K comparable, V any]() *forgetful[K, V] {
 
 // Get returns the value for k if it is there and not expired at now.
 func (f *forgetful[K, V]) Get(k K, now time.Time) (V, bool) {
+	v, _, ok := f.GetUntil(k, now)
+	return v, ok
+}
+
+// GetUntil is Get that also says until when the value may be used.
+func (f *forgetful[K, V]) GetUntil(k K, now time.Time) (V, time.Time, bool) {
 	f.mu.RLock()
 	e, ok := f.entries[k]
 	f.mu.RUnlock()
 	if !ok || !now.Before(e.until) {
 		var zero V
-		return zero, false
+		return zero, time.Time{}, false
 	}
-	return e.v, true
+	return e.v, e.until, true
+}
+
+// Last returns the value stored for k, expired or not; a forgotten value is
+// gone.
+func (f *forgetful[K, V]) Last(k K) (V, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	e, ok := f.entries[k]
+	return e.v, ok
 }
 
 // Begin starts a fill.
@@ -123,12 +138,16 @@ type displayCache struct {
 	tokens    *forgetful[int64, healthcode.APIToken]
 	residents *forgetful[int64, *healthcode.Resident]
 	statuses  *forgetful[int64, healthcode.Status]
+	// codes are the residents' signed phone codes (status.go), each made
+	// from the cached status and forgotten with it.
+	codes *forgetful[int64, issuedCode]
 }
 
 func newDisplayCache() *displayCache {
 	return &displayCache{sessionID: map[string]int64{}, tokenID: map[string]int64{},
 		sessions: newForgetful[int64, cachedSession](), tokens: newForgetful[int64, healthcode.APIToken](),
-		residents: newForgetful[int64, *healthcode.Resident](), statuses: newForgetful[int64, healthcode.Status]()}
+		residents: newForgetful[int64, *healthcode.Resident](), statuses: newForgetful[int64, healthcode.Status](),
+		codes: newForgetful[int64, issuedCode]()}
 }
 
 // apply forgets what the changes name; it is the store's subscriber.
@@ -137,17 +156,20 @@ func (c *displayCache) apply(changes []healthcode.Change) {
 		switch ch.Kind {
 		case healthcode.ChangeStatus:
 			c.statuses.Forget(ch.Key)
+			c.codes.Forget(ch.Key)
 		case healthcode.ChangeSession:
 			c.sessions.Forget(ch.Key)
 		case healthcode.ChangeToken:
 			c.tokens.Forget(ch.Key)
 		case healthcode.ChangeRules:
 			c.statuses.ForgetAll()
+			c.codes.ForgetAll()
 		default: // ChangeReset, or a kind this version does not know
 			c.sessions.ForgetAll()
 			c.tokens.ForgetAll()
 			c.residents.ForgetAll()
 			c.statuses.ForgetAll()
+			c.codes.ForgetAll()
 		}
 	}
 }
@@ -249,15 +271,23 @@ func (s *Server) resident(ctx context.Context, id int64) (*healthcode.Resident, 
 // currentStatus is CurrentStatus through the cache: a status is used until
 // its ValidUntil, when the store computes the next one.
 func (s *Server) currentStatus(ctx context.Context, residentID int64) (healthcode.Status, error) {
+	st, _, err := s.cachedStatus(ctx, residentID)
+	return st, err
+}
+
+// cachedStatus is currentStatus that also says until when the status may
+// be used without reading it again.
+func (s *Server) cachedStatus(ctx context.Context, residentID int64) (healthcode.Status, time.Time, error) {
 	c, now := s.cache, s.clock.Now()
-	if st, ok := c.statuses.Get(residentID, now); ok {
-		return st, nil
+	if st, u, ok := c.statuses.GetUntil(residentID, now); ok {
+		return st, u, nil
 	}
 	began := c.statuses.Begin()
 	st, err := s.store.CurrentStatus(ctx, residentID)
 	if err != nil {
-		return st, err
+		return st, time.Time{}, err
 	}
-	c.statuses.Put(residentID, st, until(now, st.ValidUntil), began, now)
-	return st, nil
+	u := until(now, st.ValidUntil)
+	c.statuses.Put(residentID, st, u, began, now)
+	return st, u, nil
 }

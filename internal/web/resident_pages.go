@@ -100,7 +100,7 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request, a *healthcode.
 	if err != nil {
 		return err
 	}
-	ic, err := s.phoneCode(r.Context(), subject)
+	ic, err := s.phoneCode(r.Context(), subject.ID)
 	if err != nil {
 		return err
 	}

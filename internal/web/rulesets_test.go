@@ -218,8 +218,10 @@ func TestPublishRuleSet(t *testing.T) {
 
 // TestRuleSetTwoServers: a publication through one server reaches what
 // another server on the same database shows, its display cache included.
-func TestRuleSetTwoServers(t *testing.T) {
-	h := newHarness(t)
+// secondServer is another server process on h's database, with its own
+// store and caches, as `healthcode serve` run twice would be.
+func (h *harness) secondServer(t testing.TB) *harness {
+	t.Helper()
 	engine, err := loadRules(healthcode.DefaultRuleSetSource)
 	if err != nil {
 		t.Fatal(err)
@@ -234,8 +236,14 @@ func TestRuleSetTwoServers(t *testing.T) {
 	}
 	t.Cleanup(func() { db2.Close() })
 	other := &harness{Server: httptest.NewServer(New(Config{Region: "330100"}, Deps{Store: db2, LoadRules: loadRules, Clock: h.clock,
-		Signer: code.NewSigner(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))})), tokens: h.tokens}
+		Signer: code.NewSigner(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))})), tokens: h.tokens, clock: h.clock}
 	t.Cleanup(other.Close)
+	return other
+}
+
+func TestRuleSetTwoServers(t *testing.T) {
+	h := newHarness(t)
+	other := h.secondServer(t)
 
 	_, tok := h.feverish(t)
 	var st statusResponse

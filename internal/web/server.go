@@ -73,7 +73,6 @@ type Server struct {
 	trustList   []byte // the signed trust list served at the well-known URL
 	clock       healthcode.Clock
 	log         *slog.Logger
-	codes       *codeCache
 	cache       *displayCache // cache.go
 	shedder     *shedder      // overload.go
 	heavy       *shedder      // for heavyRoutes
@@ -161,7 +160,7 @@ func New(cfg Config, d Deps) *Server {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, store: d.Store, loadRules: d.LoadRules, signer: d.Signer, signingKey: d.SigningKey, placeKey: d.PlaceKey, keys: d.Keys,
-		trustList: d.TrustList, clock: d.Clock, log: d.Logger, codes: newCodeCache(cfg.CodeLifetime), cache: newDisplayCache(),
+		trustList: d.TrustList, clock: d.Clock, log: d.Logger, cache: newDisplayCache(),
 		shedder: newShedder(cfg.MaxInFlight, cfg.QueueTimeout), heavy: newShedder(runtime.GOMAXPROCS(0), cfg.QueueTimeout),
 		writers:     newShedder(cfg.MaxWrites, cfg.QueueTimeout),
 		routeLimits: defaultRouteLimits, dashboard: d.Dashboard, peers: d.Peers, fetchPeer: d.FetchPeer}

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"healthcode"
@@ -107,53 +106,37 @@ type issuedCode struct {
 	body       []byte // GET /me/code's answer, made once: displays repeat it
 }
 
-// codeCache keeps each resident's signed code while it lives, so showing a
-// code costs a lookup, not a signature.
-type codeCache struct {
-	mu       sync.RWMutex
-	byID     map[int64]issuedCode
-	lifetime time.Duration
-}
-
-func newCodeCache(lifetime time.Duration) *codeCache {
-	return &codeCache{byID: map[int64]issuedCode{}, lifetime: lifetime}
-}
-
-// get returns a cached code that still matches the status and has a useful
-// part of its life (a fifth) left.
-func (c *codeCache) get(id int64, st healthcode.Status, now time.Time) (issuedCode, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	ic, ok := c.byID[id]
-	if !ok || !ic.computedAt.Equal(st.ComputedAt) || !now.Add(c.lifetime/5).Before(ic.expiresAt) {
-		return issuedCode{}, false
-	}
-	return ic, true
-}
-
-func (c *codeCache) put(id int64, ic issuedCode, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.byID) > 100_000 { // drop the expired ones rather than grow without bound
-		for k, v := range c.byID {
-			if !now.Before(v.expiresAt) {
-				delete(c.byID, k)
-			}
-		}
-	}
-	c.byID[id] = ic
-}
-
 // phoneCode returns the resident's current phone code, signing a new one
-// only when the cached one is stale.
-func (s *Server) phoneCode(ctx context.Context, res *healthcode.Resident) (issuedCode, error) {
-	st, err := s.currentStatus(ctx, res.ID)
+// only when the cached one is stale. The display cache keeps each
+// resident's code while it is usable (a fifth of its life left) and the
+// status it shows is cached: the change feed forgets the two together, so a
+// hit reads neither the status nor the resident (issue 7).
+func (s *Server) phoneCode(ctx context.Context, residentID int64) (issuedCode, error) {
+	c, now := s.cache, s.clock.Now()
+	if ic, ok := c.codes.Get(residentID, now); ok {
+		return ic, nil
+	}
+	began := c.codes.Begin()
+	st, stUntil, err := s.cachedStatus(ctx, residentID)
 	if err != nil {
 		return issuedCode{}, err
 	}
-	now := s.clock.Now()
-	if ic, ok := s.codes.get(res.ID, st, now); ok {
+	usable := func(ic issuedCode) time.Time {
+		u := ic.expiresAt.Add(-s.cfg.CodeLifetime / 5)
+		if stUntil.Before(u) {
+			return stUntil
+		}
+		return u
+	}
+	// The code made for the same status is reused while it has a useful
+	// part of its life left: a display costs no signature.
+	if ic, ok := c.codes.Last(residentID); ok && ic.computedAt.Equal(st.ComputedAt) && now.Before(usable(ic)) {
+		c.codes.Put(residentID, ic, usable(ic), began, now)
 		return ic, nil
+	}
+	res, err := s.resident(ctx, residentID)
+	if err != nil {
+		return issuedCode{}, err
 	}
 	iat := now.Truncate(time.Second)
 	exp := iat.Add(s.cfg.CodeLifetime)
@@ -180,16 +163,30 @@ func (s *Server) phoneCode(ctx context.Context, res *healthcode.Resident) (issue
 		return issuedCode{}, err
 	}
 	ic.body = append(ic.body, '\n')
-	s.codes.put(res.ID, ic, now)
+	c.codes.Put(residentID, ic, usable(ic), began, now)
 	return ic, nil
 }
 
+// codeSubject is the resident whose code a request asks for: the caller,
+// or on /residents/{id}/... one of their dependents. The caller's own id
+// needs no lookup: the display path reads the code cache alone.
+func (s *Server) codeSubject(r *http.Request, a *healthcode.Actor) (int64, error) {
+	if r.PathValue("id") == "" {
+		return a.ResidentID, nil
+	}
+	res, err := s.subject(r, a)
+	if err != nil {
+		return 0, err
+	}
+	return res.ID, nil
+}
+
 func (s *Server) getCode(w http.ResponseWriter, r *http.Request, a *healthcode.Actor) error {
-	subject, err := s.subject(r, a)
+	id, err := s.codeSubject(r, a)
 	if err != nil {
 		return err
 	}
-	ic, err := s.phoneCode(r.Context(), subject)
+	ic, err := s.phoneCode(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -236,7 +233,7 @@ func (s *Server) codeImage(w http.ResponseWriter, r *http.Request, a *healthcode
 		}
 		size = n
 	}
-	ic, err := s.phoneCode(r.Context(), subject)
+	ic, err := s.phoneCode(r.Context(), subject.ID)
 	if err != nil {
 		return err
 	}

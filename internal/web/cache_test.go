@@ -1,0 +1,71 @@
+package web
+
+import (
+	"testing"
+	"time"
+
+	"healthcode"
+)
+
+// TestCodeCacheFollowsStatus checks the display path's code cache: a code
+// is shown again without a new signature while it lives and its status
+// stands, the status cache expiring meanwhile; a new fact shows at once in
+// the server that took it and within the change feed's delay in another
+// process; and a code near its end is replaced.
+func TestCodeCacheFollowsStatus(t *testing.T) {
+	h := newHarness(t)
+	other := h.secondServer(t)
+	_, tok := h.resident(t)
+	type shown struct {
+		Payload string
+		Color   healthcode.Color
+	}
+	display := func(srv *harness) shown {
+		t.Helper()
+		var c shown
+		r := srv.do(t, "GET", "/api/v1/me/code", tok, nil)
+		if r.status != 200 {
+			t.Fatalf("code: %d %s", r.status, r.body)
+		}
+		r.json(t, &c)
+		return c
+	}
+	first := display(h)
+	if first.Color != healthcode.Green {
+		t.Fatalf("new resident: %s, want green", first.Color)
+	}
+	if again := display(h); again.Payload != first.Payload {
+		t.Error("the code was signed again while it lives")
+	}
+	// Past cacheMaxAge the status is read again; it stands, so the code does.
+	h.clock.advance(cacheMaxAge + 30*time.Second)
+	if again := display(h); again.Payload != first.Payload {
+		t.Error("the code was signed again when its status was read again unchanged")
+	}
+	if c := display(other); c.Color != healthcode.Green { // the other process caches it too
+		t.Fatalf("other server: %s, want green", c.Color)
+	}
+
+	if r := h.do(t, "POST", "/api/v1/me/declarations", tok, map[string]any{"temperature": 38.4, "symptoms": []string{}, "visited": []any{},
+		"contact_with_case": false}); r.status != 201 {
+		t.Fatalf("declare: %d %s", r.status, r.body)
+	}
+	yellow := display(h)
+	if yellow.Color != healthcode.Yellow || yellow.Payload == first.Payload {
+		t.Fatalf("right after a fever is declared, the code shows %s (same code: %v), want a new yellow code",
+			yellow.Color, yellow.Payload == first.Payload)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c := display(other); c.Color != healthcode.Yellow; c = display(other) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the other server still shows %s", c.Color)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// A code with less than a fifth of its life left is replaced.
+	h.clock.advance(4*time.Minute + 30*time.Second)
+	if c := display(h); c.Payload == yellow.Payload || c.Color != healthcode.Yellow {
+		t.Errorf("a code near its end: same code %v, colour %s; want a new yellow code", c.Payload == yellow.Payload, c.Color)
+	}
+}
