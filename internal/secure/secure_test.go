@@ -2,6 +2,8 @@ package secure
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +52,23 @@ func TestCipher(t *testing.T) {
 	}
 	if _, err := NewCipher([]byte("short"), 1); err == nil {
 		t.Error("short key accepted")
+	}
+}
+
+// TestSecretDigest checks the digest of secrets short enough to hash from
+// the stack and of longer ones alike.
+func TestSecretDigest(t *testing.T) {
+	for _, n := range []int{0, 1, 47, 63, 64, 65, 200} {
+		secret := strings.Repeat("s", n)
+		if got, want := SecretDigest(secret), sha256.Sum256([]byte(secret)); got != want {
+			t.Errorf("%d bytes: %x, want %x", n, got, want)
+		}
+	}
+	secret, hash, err := NewSecret("hcs_")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := SecretDigest(secret); !bytes.Equal(d[:], hash) {
+		t.Errorf("the digest of a new secret is not the hash it was made with")
 	}
 }
