@@ -1,7 +1,9 @@
 #!/bin/sh
 # The display-path benchmark of BENCHMARKS.md (issue 7): wrk with 64
 # connections on loopback against GET /api/v1/me/code, signed in as N
-# different residents, and against a trivial Go handler in the same run.
+# different residents, and against a trivial Go handler in the same run;
+# and against the same handler answering with a saved display (the same
+# bytes and header lines, no work), the most a display could get.
 #   scripts/bench-display.sh            # N=10000 residents, 20 s per run
 #   N=100000 DURATION=30s ROUNDS=5 scripts/bench-display.sh
 set -eu
@@ -22,28 +24,41 @@ fi
 SERVE=$!
 /tmp/hc-trivial --addr 127.0.0.1:18081 &
 TRIVIAL=$!
-trap 'kill $SERVE $TRIVIAL 2>/dev/null || true' EXIT
+SAME=
+trap 'kill $SERVE $TRIVIAL $SAME 2>/dev/null || true' EXIT
 for i in $(seq 100); do
 	curl -fs http://127.0.0.1:18080/readyz >/dev/null 2>&1 && curl -fs http://127.0.0.1:18081/ >/dev/null 2>&1 && break
 	sleep 0.1
 done
+curl -fsS -H "Authorization: Bearer $(head -1 "$DATA/sessions.txt")" -o "$DATA/display.json" http://127.0.0.1:18080/api/v1/me/code
+/tmp/hc-trivial --addr 127.0.0.1:18082 --as-display "$DATA/display.json" &
+SAME=$!
+for i in $(seq 100); do curl -fs http://127.0.0.1:18082/ >/dev/null 2>&1 && break; sleep 0.1; done
 echo "== warm-up"
 wrk -t2 -c"$CONNECTIONS" -d5s -s scripts/bench/tokens.lua http://127.0.0.1:18080/api/v1/me/code -- "$DATA/sessions.txt" | grep Requests/sec
-# Both servers get the same requests from the same wrk script (a bearer
-# token a request), so the load generator's own cost is the same for both
+# The three servers get the same requests from the same wrk script (a bearer
+# token a request), so the load generator's own cost is the same for all
 # and the ratio is the servers'. Runs alternate, ROUNDS times, so that other
-# work on a shared machine falls on both alike.
+# work on a shared machine falls on all alike.
 RESULTS=$(mktemp)
+# run ROUND NAME URL: one wrk run, its rate and latencies shown and the rate
+# kept in $RESULTS.
+run() {
+	wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/bench/tokens.lua "$3" -- "$DATA/sessions.txt" |
+		awk -v r="$1" -v n="$2" -v f="$RESULTS" '/Requests\/sec|  50%|  99%/{print} /Requests\/sec/{print r, n, $2 >>f}'
+}
 for round in $(seq "${ROUNDS:-3}"); do
 	echo "== round $round: healthcode GET /api/v1/me/code ($N residents)"
-	wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/bench/tokens.lua http://127.0.0.1:18080/api/v1/me/code -- "$DATA/sessions.txt" |
-		grep -E 'Requests/sec|  50%|  99%' | tee /dev/stderr | awk -v r="$round" '/Requests\/sec/{print r, "hc", $2}' >>"$RESULTS"
+	run "$round" hc http://127.0.0.1:18080/api/v1/me/code
 	echo "== round $round: trivial Go handler (same requests)"
-	wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/bench/tokens.lua http://127.0.0.1:18081/ -- "$DATA/sessions.txt" |
-		grep -E 'Requests/sec|  50%|  99%' | tee /dev/stderr | awk -v r="$round" '/Requests\/sec/{print r, "trivial", $2}' >>"$RESULTS"
-done 2>&1
-echo "== ratio of each round (healthcode / trivial), sorted; the middle one is the median"
-awk '$2=="hc"{hc[$1]=$3} $2=="trivial"{tr[$1]=$3} END{for (r in hc) printf "%.3f  (%.0f / %.0f)\n", hc[r]/tr[r], hc[r], tr[r]}' "$RESULTS" | sort -n
+	run "$round" trivial http://127.0.0.1:18081/
+	echo "== round $round: the trivial handler answering with a saved display (same requests)"
+	run "$round" same http://127.0.0.1:18082/
+done
+echo "== each round, sorted by the first ratio; the middle line is the median"
+echo "healthcode/trivial  saved-display/trivial  healthcode/saved-display  (healthcode, trivial, saved display /s)"
+awk '$2=="hc"{hc[$1]=$3} $2=="trivial"{tr[$1]=$3} $2=="same"{sa[$1]=$3}
+	END{for (r in hc) printf "%.3f  %.3f  %.3f  (%.0f, %.0f, %.0f)\n", hc[r]/tr[r], sa[r]/tr[r], hc[r]/sa[r], hc[r], tr[r], sa[r]}' "$RESULTS" | sort -n
 rm -f "$RESULTS"
 echo "== trivial Go handler, plain requests (no script, no token)"
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency http://127.0.0.1:18081/ | grep -E 'Requests/sec|  50%|  99%'
