@@ -268,15 +268,9 @@ func (s *Server) resident(ctx context.Context, id int64) (*healthcode.Resident, 
 	return r, nil
 }
 
-// currentStatus is CurrentStatus through the cache: a status is used until
-// its ValidUntil, when the store computes the next one.
-func (s *Server) currentStatus(ctx context.Context, residentID int64) (healthcode.Status, error) {
-	st, _, err := s.cachedStatus(ctx, residentID)
-	return st, err
-}
-
-// cachedStatus is currentStatus that also says until when the status may
-// be used without reading it again.
+// cachedStatus is CurrentStatus through the cache: a status is used until
+// its ValidUntil, when the store computes the next one. It also says until
+// when the cached status may be used without reading it again.
 func (s *Server) cachedStatus(ctx context.Context, residentID int64) (healthcode.Status, time.Time, error) {
 	c, now := s.cache, s.clock.Now()
 	if st, u, ok := c.statuses.GetUntil(residentID, now); ok {
