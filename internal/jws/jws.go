@@ -5,6 +5,7 @@ package jws
 
 import (
 	"bytes"
+	"crypto/ed25519"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -36,4 +37,23 @@ func Open(data []byte, limit int, typ string, invalid func(format string, args .
 		return nil, jose.Header{}, invalid("the JWS type (typ) is %q, not %q", got, typ)
 	}
 	return jws, hdr, nil
+}
+
+// Sign returns payload as a compact JWS signed with priv (EdDSA), its
+// protected header naming the type typ and the key kid: the form Open reads.
+func Sign(payload []byte, priv ed25519.PrivateKey, typ, kid string) ([]byte, error) {
+	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("kid", kid)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: priv}, opts)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		return nil, err
+	}
+	s, err := obj.CompactSerialize()
+	if err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
 }

@@ -12,20 +12,11 @@ import (
 
 func sign(t *testing.T, typ string, key ed25519.PrivateKey) []byte {
 	t.Helper()
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: key}, opts)
+	out, err := Sign([]byte(`{"a":1}`), key, typ, "k1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, err := s.Sign([]byte(`{"a":1}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []byte(out)
+	return out
 }
 
 // TestOpen: a document of the right type opens (white space around it

@@ -60,20 +60,11 @@ func Sign(n *healthcode.ContactNotice, priv ed25519.PrivateKey) ([]byte, error) 
 		return nil, fmt.Errorf("sign contact notice: %w", err)
 	}
 	kid := hex.EncodeToString(code.KeyID(priv.Public().(ed25519.PublicKey)))
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: priv},
-		(&jose.SignerOptions{}).WithType(Type).WithHeader("kid", kid))
+	signed, err := jws.Sign(payload, priv, Type, kid)
 	if err != nil {
 		return nil, fmt.Errorf("sign contact notice: %w", err)
 	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return nil, fmt.Errorf("sign contact notice: %w", err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		return nil, fmt.Errorf("sign contact notice: %w", err)
-	}
-	return []byte(s), nil
+	return signed, nil
 }
 
 func invalid(format string, args ...any) error {

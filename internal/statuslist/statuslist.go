@@ -305,20 +305,11 @@ func (l *List) Sign(priv ed25519.PrivateKey) ([]byte, error) {
 		return nil, fmt.Errorf("sign status list: %w", err)
 	}
 	kid := hex.EncodeToString(code.KeyID(priv.Public().(ed25519.PublicKey)))
-	opts := (&jose.SignerOptions{}).WithType(Type).WithHeader("kid", kid)
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: priv}, opts)
+	signed, err := jws.Sign(payload, priv, Type, kid)
 	if err != nil {
 		return nil, fmt.Errorf("sign status list: %w", err)
 	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return nil, fmt.Errorf("sign status list: %w", err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		return nil, fmt.Errorf("sign status list: %w", err)
-	}
-	return []byte(s), nil
+	return signed, nil
 }
 
 // compress returns the zlib compression of bits, the smaller of two

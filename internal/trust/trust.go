@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"healthcode"
 	"healthcode/internal/code"
 	"healthcode/internal/fetch"
@@ -186,20 +185,11 @@ func Sign(l *List, priv ed25519.PrivateKey) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign trust list: %w", err)
 	}
-	opts := (&jose.SignerOptions{}).WithType(Type).WithHeader("kid", kid)
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: priv}, opts)
+	signed, err := jws.Sign(payload, priv, Type, kid)
 	if err != nil {
 		return nil, fmt.Errorf("sign trust list: %w", err)
 	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return nil, fmt.Errorf("sign trust list: %w", err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		return nil, fmt.Errorf("sign trust list: %w", err)
-	}
-	return []byte(s), nil
+	return signed, nil
 }
 
 func invalid(format string, args ...any) error {
