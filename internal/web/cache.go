@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -19,8 +20,16 @@ import (
 // cacheMaxAge, which bounds how stale anything can be if the feed ever
 // misses a change, and a status expires at its ValidUntil.
 
-// cacheMaxAge is the longest an entry is used without reading it again.
-const cacheMaxAge = time.Minute
+// cacheMaxAge is the longest an entry is used without reading it again, if
+// the change feed ever missed a change: the default life of a code, which
+// a phone that showed one just before the change shows anyway. Shorter,
+// the morning peak would be read from the database after all: a resident
+// shows the code at the station and again at the office, minutes apart,
+// and a refill costs as much as a dozen displays (BENCHMARKS.md). Each
+// entry lives a random part of its last quarter less, so that the entries
+// filled together at a peak's start are not all read again in the same
+// moment (issue 7).
+const cacheMaxAge = 5 * time.Minute
 
 // cacheMaxEntries bounds each table; past it, expired entries go, and if
 // that is not enough, everything.
@@ -130,9 +139,11 @@ type displayCache struct {
 	// A secret's hash names the same session or token for ever, so the maps
 	// from hash to id need no forgetting; what a session or token is worth
 	// is looked up by id, which the change feed names.
+	// Keyed by the digest itself, an array, the two maps hold no pointers:
+	// the garbage collector skips them.
 	mu        sync.RWMutex
-	sessionID map[string]int64
-	tokenID   map[string]int64
+	sessionID map[[sha256.Size]byte]int64
+	tokenID   map[[sha256.Size]byte]int64
 
 	sessions  *forgetful[int64, cachedSession]
 	tokens    *forgetful[int64, healthcode.APIToken]
@@ -144,7 +155,7 @@ type displayCache struct {
 }
 
 func newDisplayCache() *displayCache {
-	return &displayCache{sessionID: map[string]int64{}, tokenID: map[string]int64{},
+	return &displayCache{sessionID: map[[sha256.Size]byte]int64{}, tokenID: map[[sha256.Size]byte]int64{},
 		sessions: newForgetful[int64, cachedSession](), tokens: newForgetful[int64, healthcode.APIToken](),
 		residents: newForgetful[int64, *healthcode.Resident](), statuses: newForgetful[int64, healthcode.Status](),
 		codes: newForgetful[int64, issuedCode]()}
@@ -174,36 +185,38 @@ func (c *displayCache) apply(changes []healthcode.Change) {
 	}
 }
 
-func (c *displayCache) idOf(m map[string]int64, hash []byte) (int64, bool) {
+func (c *displayCache) idOf(m map[[sha256.Size]byte]int64, digest [sha256.Size]byte) (int64, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	id, ok := m[string(hash)]
+	id, ok := m[digest]
 	return id, ok
 }
 
-func (c *displayCache) setID(m map[string]int64, hash []byte, id int64) {
+func (c *displayCache) setID(m map[[sha256.Size]byte]int64, digest [sha256.Size]byte, id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(m) >= cacheMaxEntries {
 		clear(m)
 	}
-	m[string(hash)] = id
+	m[digest] = id
 }
 
+// until is when an entry filled at now is read again: after cacheMaxAge
+// less a random part of its last quarter, or when it expires if sooner.
 func until(now, expires time.Time) time.Time {
-	u := now.Add(cacheMaxAge)
+	u := now.Add(cacheMaxAge - rand.N(cacheMaxAge/4))
 	if !expires.IsZero() && expires.Before(u) {
 		return expires
 	}
 	return u
 }
 
-// session is FindSession through the cache.
-// cachedSession is a session with the actor its requests act as, made once
-// and shared by them (it never changes: requests only read it).
+// cachedSession is what a request needs of a session: until when it is
+// valid, and the actor its requests act as, made once and shared by them
+// (it never changes: requests only read it).
 type cachedSession struct {
-	healthcode.Session
-	actor *healthcode.Actor
+	expiresAt time.Time
+	actor     *healthcode.Actor
 }
 
 func residentActor(residentID int64) *healthcode.Actor {
@@ -216,38 +229,36 @@ func residentActor(residentID int64) *healthcode.Actor {
 // the display path, allocates nothing here.
 func (s *Server) session(ctx context.Context, digest [sha256.Size]byte) (*healthcode.Actor, error) {
 	c, now := s.cache, s.clock.Now()
-	if id, ok := c.idOf(c.sessionID, digest[:]); ok {
-		if sess, ok := c.sessions.Get(id, now); ok && now.Before(sess.ExpiresAt) {
+	if id, ok := c.idOf(c.sessionID, digest); ok {
+		if sess, ok := c.sessions.Get(id, now); ok && now.Before(sess.expiresAt) {
 			return sess.actor, nil
 		}
 	}
-	hash := bytes.Clone(digest[:])
 	began := c.sessions.Begin()
-	sess, err := s.store.FindSession(ctx, hash)
+	sess, err := s.store.FindSession(ctx, bytes.Clone(digest[:]))
 	if err != nil {
 		return nil, err
 	}
 	actor := residentActor(sess.ResidentID)
-	c.setID(c.sessionID, hash, sess.ID)
-	c.sessions.Put(sess.ID, cachedSession{*sess, actor}, until(now, sess.ExpiresAt), began, now)
+	c.setID(c.sessionID, digest, sess.ID)
+	c.sessions.Put(sess.ID, cachedSession{sess.ExpiresAt, actor}, until(now, sess.ExpiresAt), began, now)
 	return actor, nil
 }
 
 // apiToken is FindAPIToken through the cache.
 func (s *Server) apiToken(ctx context.Context, digest [sha256.Size]byte) (*healthcode.APIToken, error) {
 	c, now := s.cache, s.clock.Now()
-	if id, ok := c.idOf(c.tokenID, digest[:]); ok {
+	if id, ok := c.idOf(c.tokenID, digest); ok {
 		if tok, ok := c.tokens.Get(id, now); ok {
 			return &tok, nil
 		}
 	}
-	hash := bytes.Clone(digest[:])
 	began := c.tokens.Begin()
-	tok, err := s.store.FindAPIToken(ctx, hash)
+	tok, err := s.store.FindAPIToken(ctx, bytes.Clone(digest[:]))
 	if err != nil {
 		return nil, err
 	}
-	c.setID(c.tokenID, hash, tok.ID)
+	c.setID(c.tokenID, digest, tok.ID)
 	c.tokens.Put(tok.ID, *tok, until(now, time.Time{}), began, now)
 	return tok, nil
 }
