@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -124,6 +125,9 @@ func (c *serveConfig) validateAccountability() error {
 	return c.Retain.validate()
 }
 
+// serveGCPercent is serve's GOGC unless the environment sets one.
+const serveGCPercent = 200
+
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -163,6 +167,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	// The display cache keeps tens of megabytes live, which every garbage
+	// collection marks again although little of it changes; twice Go's
+	// default headroom halves how often, about 3% of a display's CPU
+	// (BENCHMARKS.md, issue 7). GOGC, when set, decides, and GOMEMLIMIT caps
+	// the heap (docs/operations.md).
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
 	loc, _ := time.LoadLocation(cfg.Timezone)
 	clock := healthcode.SystemClock
 
