@@ -41,7 +41,7 @@ func (db *DB) CreateSession(ctx context.Context, s *healthcode.Session) error {
 func (db *DB) FindSession(ctx context.Context, hash []byte) (*healthcode.Session, error) {
 	var s healthcode.Session
 	var createdAt, expiresAt sql.NullInt64
-	err := db.read.QueryRowContext(ctx,
+	err := db.readRow(ctx,
 		`SELECT id, resident_id, hash, created_at, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2`,
 		hash, db.now().UnixMicro()).Scan(&s.ID, &s.ResidentID, &s.Hash, &createdAt, &expiresAt)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -109,7 +109,7 @@ func (db *DB) FindAPIToken(ctx context.Context, hash []byte) (*healthcode.APITok
 	var t healthcode.APIToken
 	var role string
 	var createdAt, revokedAt sql.NullInt64
-	err := db.read.QueryRowContext(ctx,
+	err := db.readRow(ctx,
 		`SELECT id, name, role, hash, created_at, revoked_at FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL`,
 		hash).Scan(&t.ID, &t.Name, &role, &t.Hash, &createdAt, &revokedAt)
 	if errors.Is(err, sql.ErrNoRows) {

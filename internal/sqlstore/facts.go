@@ -531,7 +531,7 @@ func (db *DB) LoadFacts(ctx context.Context, residentID int64) (*healthcode.Fact
 // LatestTest implements healthcode.StatusService.
 func (db *DB) LatestTest(ctx context.Context, residentID int64, typ healthcode.TestType, result healthcode.TestOutcome) (time.Time, error) {
 	var at sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT MAX(sampled_at) FROM test_results t
+	err := db.readRow(ctx, `SELECT MAX(sampled_at) FROM test_results t
 WHERE resident_id = $1 AND type = $2 AND result = $3
 AND NOT EXISTS (SELECT 1 FROM withdrawals w WHERE w.resident_id = t.resident_id AND w.fact_kind = $4 AND w.fact_id = t.id)`,
 		residentID, string(typ), string(result), string(healthcode.FactTestResult)).Scan(&at)

@@ -183,7 +183,10 @@ func (db *DB) findResident(ctx context.Context, q queryer, id int64) (*healthcod
 
 // FindResidentByID returns the resident with this id, decrypted.
 func (db *DB) FindResidentByID(ctx context.Context, id int64) (*healthcode.Resident, error) {
-	r, err := db.findResident(ctx, db.read, id)
+	r, err := db.scanResident(db.readRow(ctx, `SELECT `+residentColumns+` FROM residents WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = residentNotFound(id)
+	}
 	if err != nil {
 		return nil, db.wrap("find resident", err)
 	}

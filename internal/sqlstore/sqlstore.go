@@ -75,6 +75,9 @@ type DB struct {
 	// to exist, on PostgreSQL (checkindays.go).
 	checkInDays sync.Map
 
+	// prepared are the statements of the hot reads (readRow), by query.
+	prepared sync.Map
+
 	// The rule set in force (rulesets.go).
 	rules     atomic.Pointer[rulesInForce]
 	loadRules healthcode.RuleLoader
@@ -154,6 +157,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 // Close closes the database connections.
 func (db *DB) Close() error {
 	db.stopWatching()
+	db.prepared.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -336,4 +343,24 @@ func queryAll(ctx context.Context, q queryer, scan func(rows *sql.Rows) error, q
 		}
 	}
 	return rows.Err()
+}
+
+// readRow is db.read.QueryRowContext through a statement prepared once, for
+// the reads that refill the display cache (issue 7): SQLite spent half of
+// each such read compiling its query again. database/sql prepares the
+// statement on each connection that runs it. If preparing fails, the query
+// runs unprepared and reports the error itself.
+func (db *DB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st, ok := db.prepared.Load(query); ok {
+		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
+	}
+	st, err := db.read.PrepareContext(ctx, query)
+	if err != nil {
+		return db.read.QueryRowContext(ctx, query, args...)
+	}
+	if prev, loaded := db.prepared.LoadOrStore(query, st); loaded {
+		st.Close()
+		st = prev.(*sql.Stmt)
+	}
+	return st.QueryRowContext(ctx, args...)
 }

@@ -320,3 +320,33 @@ func TestSQLitePlaceholders(t *testing.T) {
 		t.Errorf("$2 || $1 || $2 || $3 = %q, want babc", got)
 	}
 }
+
+// TestReadRowPrepared checks the hot reads' prepared statements: one per
+// query, shared by concurrent readers, giving what the query gives; and a
+// query that cannot be prepared still reports its own error.
+func TestReadRowPrepared(t *testing.T) {
+	e := newEnv(t, filepath.Join(t.TempDir(), "healthcode.db"))
+	r := e.enroll(t)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			got, err := e.db.FindResidentByID(e.ctx, r.ID)
+			if err != nil || got.Pseudonym != r.Pseudonym {
+				t.Errorf("FindResidentByID: %v, %v", got, err)
+			}
+		})
+	}
+	wg.Wait()
+	n := 0
+	e.db.prepared.Range(func(_, _ any) bool { n++; return true })
+	if n != 1 {
+		t.Errorf("%d statements prepared for one query, want 1", n)
+	}
+	if _, err := e.db.FindResidentByID(e.ctx, r.ID+1000); healthcode.ErrorCode(err) != healthcode.ENOTFOUND {
+		t.Errorf("an unknown resident: %v, want %s", err, healthcode.ENOTFOUND)
+	}
+	var x int
+	if err := e.db.readRow(e.ctx, `SELECT x FROM nowhere`).Scan(&x); err == nil || !strings.Contains(err.Error(), "nowhere") {
+		t.Errorf("a query that cannot be prepared: %v, want its error", err)
+	}
+}

@@ -82,7 +82,7 @@ func (db *DB) ruleSetVersion() string {
 // that started or ended, or the newly published rule set).
 func (db *DB) CurrentStatus(ctx context.Context, residentID int64) (healthcode.Status, error) {
 	version := db.ruleSetVersion()
-	st, err := db.scanStatus(db.read.QueryRowContext(ctx,
+	st, err := db.scanStatus(db.readRow(ctx,
 		`SELECT `+statusColumns+` FROM statuses WHERE resident_id = $1`, residentID))
 	switch {
 	case err == nil && fresh(st, db.now(), version):
