@@ -41,24 +41,34 @@ wrk -t2 -c"$CONNECTIONS" -d5s -s scripts/bench/tokens.lua http://127.0.0.1:18080
 # and the ratio is the servers'. Runs alternate, ROUNDS times, so that other
 # work on a shared machine falls on all alike.
 RESULTS=$(mktemp)
-# run ROUND NAME URL: one wrk run, its rate and latencies shown and the rate
-# kept in $RESULTS.
+TICK=$(getconf CLK_TCK)
+# cpu PID: the CPU time the process has used, in clock ticks.
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# run ROUND NAME URL PID: one wrk run, its rate and latencies shown with the
+# server's own CPU time a request (less noisy than the rate on a shared
+# machine: what the other core does shows less in it), and both kept in
+# $RESULTS.
 run() {
-	wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/bench/tokens.lua "$3" -- "$DATA/sessions.txt" |
-		awk -v r="$1" -v n="$2" -v f="$RESULTS" '/Requests\/sec|  50%|  99%/{print} /Requests\/sec/{print r, n, $2 >>f}'
+	c0=$(cpu "$4")
+	out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/bench/tokens.lua "$3" -- "$DATA/sessions.txt")
+	c1=$(cpu "$4")
+	echo "$out" | awk -v r="$1" -v n="$2" -v f="$RESULTS" -v ticks=$((c1 - c0)) -v tick="$TICK" '
+		/  50%|  99%/{print} / requests in /{reqs=$1}
+		/Requests\/sec/{us=ticks/tick*1e6/reqs; print; printf "server CPU: %.1f us a request\n", us; print r, n, $2, us >>f}'
 }
 for round in $(seq "${ROUNDS:-3}"); do
 	echo "== round $round: healthcode GET /api/v1/me/code ($N residents)"
-	run "$round" hc http://127.0.0.1:18080/api/v1/me/code
+	run "$round" hc http://127.0.0.1:18080/api/v1/me/code $SERVE
 	echo "== round $round: trivial Go handler (same requests)"
-	run "$round" trivial http://127.0.0.1:18081/
+	run "$round" trivial http://127.0.0.1:18081/ $TRIVIAL
 	echo "== round $round: the trivial handler answering with a saved display (same requests)"
-	run "$round" same http://127.0.0.1:18082/
+	run "$round" same http://127.0.0.1:18082/ $SAME
 done
 echo "== each round, sorted by the first ratio; the middle line is the median"
-echo "healthcode/trivial  saved-display/trivial  healthcode/saved-display  (healthcode, trivial, saved display /s)"
-awk '$2=="hc"{hc[$1]=$3} $2=="trivial"{tr[$1]=$3} $2=="same"{sa[$1]=$3}
-	END{for (r in hc) printf "%.3f  %.3f  %.3f  (%.0f, %.0f, %.0f)\n", hc[r]/tr[r], sa[r]/tr[r], hc[r]/sa[r], hc[r], tr[r], sa[r]}' "$RESULTS" | sort -n
+echo "healthcode/trivial  saved-display/trivial  healthcode/saved-display  (healthcode, trivial, saved display /s; server CPU us a request)"
+awk '$2=="hc"{hc[$1]=$3; hcu[$1]=$4} $2=="trivial"{tr[$1]=$3; tru[$1]=$4} $2=="same"{sa[$1]=$3; sau[$1]=$4}
+	END{for (r in hc) printf "%.3f  %.3f  %.3f  (%.0f, %.0f, %.0f /s; %.1f, %.1f, %.1f us)\n", hc[r]/tr[r], sa[r]/tr[r], hc[r]/sa[r],
+		hc[r], tr[r], sa[r], hcu[r], tru[r], sau[r]}' "$RESULTS" | sort -n
 rm -f "$RESULTS"
 echo "== trivial Go handler, plain requests (no script, no token)"
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency http://127.0.0.1:18081/ | grep -E 'Requests/sec|  50%|  99%'
