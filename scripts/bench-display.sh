@@ -3,7 +3,8 @@
 # connections on loopback against GET /api/v1/me/code, signed in as N
 # different residents, and against a trivial Go handler in the same run;
 # and against the same handler answering with a saved display (the same
-# bytes and header lines, no work), the most a display could get.
+# bytes and header lines, no work), the most a display could get. Each run
+# also prints the server's own CPU time a request, steadier than its rate.
 #   scripts/bench-display.sh            # N=10000 residents, 20 s per run
 #   N=100000 DURATION=30s ROUNDS=5 scripts/bench-display.sh
 set -eu
