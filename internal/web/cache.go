@@ -138,9 +138,9 @@ func (f *forgetful[K, V]) ForgetAll() {
 type displayCache struct {
 	// A secret's hash names the same session or token for ever, so the maps
 	// from hash to id need no forgetting; what a session or token is worth
-	// is looked up by id, which the change feed names.
-	// Keyed by the digest itself, an array, the two maps hold no pointers:
-	// the garbage collector skips them.
+	// is looked up by id, which the change feed names. Keyed by the digest
+	// itself, an array, the two maps hold no pointers: the garbage collector
+	// skips them.
 	mu        sync.RWMutex
 	sessionID map[[sha256.Size]byte]int64
 	tokenID   map[[sha256.Size]byte]int64
