@@ -13,7 +13,7 @@ import (
 )
 
 // The display cache: what showing a code reads (the session or token, the
-// resident and their status) kept in memory, so that a display costs no
+// resident's status and signed code) kept in memory, so that a display costs no
 // database round trip at the morning peak (issue 7). The store's change
 // feed says what to forget, from this process at once and from others
 // within a fraction of a second; every entry also expires after
@@ -133,8 +133,9 @@ func (f *forgetful[K, V]) ForgetAll() {
 	clear(f.forgot)
 }
 
-// displayCache is the server's cache of sessions, tokens, residents and
-// statuses.
+// displayCache is the server's cache of sessions, tokens, statuses and
+// codes. Residents' records are not kept: only a code's first signature
+// reads one (status.go), and decrypted personal data stays out of memory.
 type displayCache struct {
 	// A secret's hash names the same session or token for ever, so the maps
 	// from hash to id need no forgetting; what a session or token is worth
@@ -145,10 +146,9 @@ type displayCache struct {
 	sessionID map[[sha256.Size]byte]int64
 	tokenID   map[[sha256.Size]byte]int64
 
-	sessions  *forgetful[int64, cachedSession]
-	tokens    *forgetful[int64, healthcode.APIToken]
-	residents *forgetful[int64, *healthcode.Resident]
-	statuses  *forgetful[int64, healthcode.Status]
+	sessions *forgetful[int64, cachedSession]
+	tokens   *forgetful[int64, healthcode.APIToken]
+	statuses *forgetful[int64, healthcode.Status]
 	// codes are the residents' signed phone codes (status.go), each made
 	// from the cached status and forgotten with it.
 	codes *forgetful[int64, issuedCode]
@@ -157,8 +157,8 @@ type displayCache struct {
 func newDisplayCache() *displayCache {
 	return &displayCache{sessionID: map[[sha256.Size]byte]int64{}, tokenID: map[[sha256.Size]byte]int64{},
 		sessions: newForgetful[int64, cachedSession](), tokens: newForgetful[int64, healthcode.APIToken](),
-		residents: newForgetful[int64, *healthcode.Resident](), statuses: newForgetful[int64, healthcode.Status](),
-		codes: newForgetful[int64, issuedCode]()}
+		statuses: newForgetful[int64, healthcode.Status](),
+		codes:    newForgetful[int64, issuedCode]()}
 }
 
 // apply forgets what the changes name; it is the store's subscriber.
@@ -178,7 +178,6 @@ func (c *displayCache) apply(changes []healthcode.Change) {
 		default: // ChangeReset, or a kind this version does not know
 			c.sessions.ForgetAll()
 			c.tokens.ForgetAll()
-			c.residents.ForgetAll()
 			c.statuses.ForgetAll()
 			c.codes.ForgetAll()
 		}
@@ -261,22 +260,6 @@ func (s *Server) apiToken(ctx context.Context, digest [sha256.Size]byte) (*healt
 	c.setID(c.tokenID, digest, tok.ID)
 	c.tokens.Put(tok.ID, *tok, until(now, time.Time{}), began, now)
 	return tok, nil
-}
-
-// resident is FindResidentByID through the cache. The caller must not
-// change the resident it gets.
-func (s *Server) resident(ctx context.Context, id int64) (*healthcode.Resident, error) {
-	c, now := s.cache, s.clock.Now()
-	if r, ok := c.residents.Get(id, now); ok {
-		return r, nil
-	}
-	began := c.residents.Begin()
-	r, err := s.store.FindResidentByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	c.residents.Put(id, r, until(now, time.Time{}), began, now)
-	return r, nil
 }
 
 // cachedStatus is CurrentStatus through the cache: a status is used until

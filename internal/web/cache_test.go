@@ -3,10 +3,12 @@ package web
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
 	"healthcode"
+	"healthcode/internal/code"
 )
 
 // TestCodeCacheFollowsStatus checks the display path's code cache: a code
@@ -35,9 +37,22 @@ func TestCodeCacheFollowsStatus(t *testing.T) {
 		r.json(t, &c)
 		return c
 	}
+	// holder is what a code says of its resident.
+	holder := func(payload string) [3]string {
+		t.Helper()
+		c, _, err := code.Verify(payload, h.trust, h.clock.Now())
+		if err != nil {
+			t.Fatalf("verify: %v", err)
+		}
+		return [3]string{c.Subject, c.MaskedName, strconv.Itoa(c.BirthYear)}
+	}
 	first := display(h)
 	if first.Color != healthcode.Green {
 		t.Fatalf("new resident: %s, want green", first.Color)
+	}
+	who := holder(first.Payload)
+	if who[0] == "" || who[1] == "" || who[2] == "0" {
+		t.Fatalf("the first code names %q", who)
 	}
 	if again := display(h); again.Payload != first.Payload {
 		t.Error("the code was signed again while it lives")
@@ -68,10 +83,19 @@ func TestCodeCacheFollowsStatus(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	// A code with less than a fifth of its life left is replaced.
+	if got := holder(yellow.Payload); got != who {
+		t.Errorf("the code after the status changed names %q, want %q", got, who)
+	}
+
+	// A code with less than a fifth of its life left is replaced, naming
+	// the same resident (taken from the last code, not read again).
 	h.clock.advance(50 * time.Minute)
-	if c := display(h); c.Payload == yellow.Payload || c.Color != healthcode.Yellow {
+	c := display(h)
+	if c.Payload == yellow.Payload || c.Color != healthcode.Yellow {
 		t.Errorf("a code near its end: same code %v, colour %s; want a new yellow code", c.Payload == yellow.Payload, c.Color)
+	}
+	if got := holder(c.Payload); got != who {
+		t.Errorf("the replacing code names %q, want %q", got, who)
 	}
 }
 

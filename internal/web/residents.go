@@ -151,14 +151,14 @@ func (s *Server) getResident(w http.ResponseWriter, r *http.Request, a *healthco
 func (s *Server) subject(r *http.Request, a *healthcode.Actor) (*healthcode.Resident, error) {
 	raw := r.PathValue("id")
 	if raw == "" {
-		return s.resident(r.Context(), a.ResidentID)
+		return s.store.FindResidentByID(r.Context(), a.ResidentID)
 	}
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || id <= 0 {
 		return nil, healthcode.Errorf(healthcode.EINVALID, "resident id must be a positive number, not %q", raw)
 	}
 	notYours := healthcode.Errorf(healthcode.ENOTFOUND, "resident %d is not you or one of your dependents", id)
-	res, err := s.resident(r.Context(), id)
+	res, err := s.store.FindResidentByID(r.Context(), id)
 	if healthcode.ErrorCode(err) == healthcode.ENOTFOUND {
 		return nil, notYours
 	} else if err != nil {

@@ -104,13 +104,24 @@ type issuedCode struct {
 	computedAt time.Time // of the status it shows: any new fact recomputes the status
 	expiresAt  time.Time
 	body       []byte // GET /me/code's answer, made once: displays repeat it
+	holder     codeHolder
+}
+
+// codeHolder is what a code says of the resident it names. A resident's
+// record never changes, so the next code is signed from the last one's
+// holder without reading the record again.
+type codeHolder struct {
+	pseudonym, maskedName string
+	birthYear             int
 }
 
 // phoneCode returns the resident's current phone code, signing a new one
 // only when the cached one is stale. The display cache keeps each
 // resident's code while it is usable (a fifth of its life left) and the
 // status it shows is cached: the change feed forgets the two together, so a
-// hit reads neither the status nor the resident (issue 7).
+// hit reads neither the status nor the resident (issue 7). A new code takes
+// its holder from the last one; only a resident's first code, or the first
+// after a status change, reads the record.
 func (s *Server) phoneCode(ctx context.Context, residentID int64) (issuedCode, error) {
 	c, now := s.cache, s.clock.Now()
 	if ic, ok := c.codes.Get(residentID, now); ok {
@@ -130,13 +141,18 @@ func (s *Server) phoneCode(ctx context.Context, residentID int64) (issuedCode, e
 	}
 	// The code made for the same status is reused while it has a useful
 	// part of its life left: a display costs no signature.
-	if ic, ok := c.codes.Last(residentID); ok && ic.computedAt.Equal(st.ComputedAt) && now.Before(usable(ic)) {
-		c.codes.Put(residentID, ic, usable(ic), began, now)
-		return ic, nil
+	last, hasLast := c.codes.Last(residentID)
+	if hasLast && last.computedAt.Equal(st.ComputedAt) && now.Before(usable(last)) {
+		c.codes.Put(residentID, last, usable(last), began, now)
+		return last, nil
 	}
-	res, err := s.resident(ctx, residentID)
-	if err != nil {
-		return issuedCode{}, err
+	holder := last.holder
+	if !hasLast {
+		res, err := s.store.FindResidentByID(ctx, residentID)
+		if err != nil {
+			return issuedCode{}, err
+		}
+		holder = codeHolder{res.Pseudonym, healthcode.MaskName(res.Name), res.BirthDate.Year()}
 	}
 	iat := now.Truncate(time.Second)
 	exp := iat.Add(s.cfg.CodeLifetime)
@@ -146,19 +162,19 @@ func (s *Server) phoneCode(ctx context.Context, residentID int64) (issuedCode, e
 	}
 	// The code vouches for the latest negative PCR, so that venues requiring
 	// a recent test can decide offline.
-	negative, err := s.latestNegativePCR(ctx, res.ID)
+	negative, err := s.latestNegativePCR(ctx, residentID)
 	if err != nil {
 		return issuedCode{}, err
 	}
-	payload, err := s.signer.Sign(code.Claims{Subject: res.Pseudonym, IssuedAt: iat, ExpiresAt: exp, Color: st.Color,
-		Vaccinated: st.Vaccinated, MaskedName: healthcode.MaskName(res.Name), BirthYear: res.BirthDate.Year(), Kind: code.Phone,
+	payload, err := s.signer.Sign(code.Claims{Subject: holder.pseudonym, IssuedAt: iat, ExpiresAt: exp, Color: st.Color,
+		Vaccinated: st.Vaccinated, MaskedName: holder.maskedName, BirthYear: holder.birthYear, Kind: code.Phone,
 		NegativeTestAt: negative})
 	if err != nil {
 		return issuedCode{}, err
 	}
-	ic := issuedCode{payload: payload, color: st.Color, vaccinated: st.Vaccinated, computedAt: st.ComputedAt, expiresAt: exp}
+	ic := issuedCode{payload: payload, color: st.Color, vaccinated: st.Vaccinated, computedAt: st.ComputedAt, expiresAt: exp, holder: holder}
 	ic.body, err = json.Marshal(codeResponse{Payload: payload, ExpiresAt: timeString(exp), Color: st.Color, Vaccinated: st.Vaccinated,
-		MaskedName: healthcode.MaskName(res.Name)})
+		MaskedName: holder.maskedName})
 	if err != nil {
 		return issuedCode{}, err
 	}
