@@ -12,13 +12,13 @@ import (
 	"healthcode"
 )
 
-// The display cache: what showing a code reads (the session or token, the
-// resident's status and signed code) kept in memory, so that a display costs no
+// The display cache: what showing a code reads (the session or token, and
+// the resident's signed code with the status it shows) kept in memory, so that a display costs no
 // database round trip at the morning peak (issue 7). The store's change
 // feed says what to forget, from this process at once and from others
 // within a fraction of a second; every entry also expires after
 // cacheMaxAge, which bounds how stale anything can be if the feed ever
-// misses a change, and a status expires at its ValidUntil.
+// misses a change, and a code at its status's ValidUntil.
 
 // cacheMaxAge is the longest an entry is used without reading it again, if
 // the change feed ever missed a change: the default life of a code, which
@@ -133,9 +133,10 @@ func (f *forgetful[K, V]) ForgetAll() {
 	clear(f.forgot)
 }
 
-// displayCache is the server's cache of sessions, tokens, statuses and
-// codes. Residents' records are not kept: only a code's first signature
-// reads one (status.go), and decrypted personal data stays out of memory.
+// displayCache is the server's cache of sessions, tokens and codes. Neither
+// residents' records nor their statuses are kept apart from the codes:
+// only a new code reads them (status.go), a code keeps what it shows, and
+// decrypted personal data stays out of memory.
 type displayCache struct {
 	// A secret's hash names the same session or token for ever, so the maps
 	// from hash to id need no forgetting; what a session or token is worth
@@ -148,17 +149,15 @@ type displayCache struct {
 
 	sessions *forgetful[int64, cachedSession]
 	tokens   *forgetful[int64, healthcode.APIToken]
-	statuses *forgetful[int64, healthcode.Status]
-	// codes are the residents' signed phone codes (status.go), each made
-	// from the cached status and forgotten with it.
+	// codes are the residents' signed phone codes (status.go), each
+	// forgotten when the status it shows changes.
 	codes *forgetful[int64, issuedCode]
 }
 
 func newDisplayCache() *displayCache {
 	return &displayCache{sessionID: map[[sha256.Size]byte]int64{}, tokenID: map[[sha256.Size]byte]int64{},
 		sessions: newForgetful[int64, cachedSession](), tokens: newForgetful[int64, healthcode.APIToken](),
-		statuses: newForgetful[int64, healthcode.Status](),
-		codes:    newForgetful[int64, issuedCode]()}
+		codes: newForgetful[int64, issuedCode]()}
 }
 
 // apply forgets what the changes name; it is the store's subscriber.
@@ -166,19 +165,16 @@ func (c *displayCache) apply(changes []healthcode.Change) {
 	for _, ch := range changes {
 		switch ch.Kind {
 		case healthcode.ChangeStatus:
-			c.statuses.Forget(ch.Key)
 			c.codes.Forget(ch.Key)
 		case healthcode.ChangeSession:
 			c.sessions.Forget(ch.Key)
 		case healthcode.ChangeToken:
 			c.tokens.Forget(ch.Key)
 		case healthcode.ChangeRules:
-			c.statuses.ForgetAll()
 			c.codes.ForgetAll()
 		default: // ChangeReset, or a kind this version does not know
 			c.sessions.ForgetAll()
 			c.tokens.ForgetAll()
-			c.statuses.ForgetAll()
 			c.codes.ForgetAll()
 		}
 	}
@@ -260,22 +256,4 @@ func (s *Server) apiToken(ctx context.Context, digest [sha256.Size]byte) (*healt
 	c.setID(c.tokenID, digest, tok.ID)
 	c.tokens.Put(tok.ID, *tok, until(now, time.Time{}), began, now)
 	return tok, nil
-}
-
-// cachedStatus is CurrentStatus through the cache: a status is used until
-// its ValidUntil, when the store computes the next one. It also says until
-// when the cached status may be used without reading it again.
-func (s *Server) cachedStatus(ctx context.Context, residentID int64) (healthcode.Status, time.Time, error) {
-	c, now := s.cache, s.clock.Now()
-	if st, u, ok := c.statuses.GetUntil(residentID, now); ok {
-		return st, u, nil
-	}
-	began := c.statuses.Begin()
-	st, err := s.store.CurrentStatus(ctx, residentID)
-	if err != nil {
-		return st, time.Time{}, err
-	}
-	u := until(now, st.ValidUntil)
-	c.statuses.Put(residentID, st, u, began, now)
-	return st, u, nil
 }

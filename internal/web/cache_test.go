@@ -13,7 +13,7 @@ import (
 
 // TestCodeCacheFollowsStatus checks the display path's code cache: a code
 // is shown again without a new signature while it lives and its status
-// stands, the status cache expiring meanwhile; a new fact shows at once in
+// stands, its status read again meanwhile; a new fact shows at once in
 // the server that took it and within the change feed's delay in another
 // process; and a code near its end is replaced.
 func TestCodeCacheFollowsStatus(t *testing.T) {

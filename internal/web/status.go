@@ -117,21 +117,24 @@ type codeHolder struct {
 
 // phoneCode returns the resident's current phone code, signing a new one
 // only when the cached one is stale. The display cache keeps each
-// resident's code while it is usable (a fifth of its life left) and the
-// status it shows is cached: the change feed forgets the two together, so a
-// hit reads neither the status nor the resident (issue 7). A new code takes
-// its holder from the last one; only a resident's first code, or the first
-// after a status change, reads the record.
+// resident's code while it is usable (a fifth of its life left) and its
+// status stands: the change feed forgets the code when the status changes,
+// so a hit reads neither the status nor the resident (issue 7). A new code
+// takes its holder from the last one; only a resident's first code, or the
+// first after a status change, reads the record.
 func (s *Server) phoneCode(ctx context.Context, residentID int64) (issuedCode, error) {
 	c, now := s.cache, s.clock.Now()
 	if ic, ok := c.codes.Get(residentID, now); ok {
 		return ic, nil
 	}
 	began := c.codes.Begin()
-	st, stUntil, err := s.cachedStatus(ctx, residentID)
+	st, err := s.store.CurrentStatus(ctx, residentID)
 	if err != nil {
 		return issuedCode{}, err
 	}
+	// The status may be shown until the feed says it changed, or it is due
+	// to change (ValidUntil), or cacheMaxAge has passed.
+	stUntil := until(now, st.ValidUntil)
 	usable := func(ic issuedCode) time.Time {
 		u := ic.expiresAt.Add(-s.cfg.CodeLifetime / 5)
 		if stUntil.Before(u) {
