@@ -172,9 +172,17 @@ func (db *DB) lockResident(ctx context.Context, tx *sql.Tx, id int64) error {
 	return err
 }
 
+// residentByID selects one resident by id.
+const residentByID = `SELECT ` + residentColumns + ` FROM residents WHERE id = $1`
+
 // findResident reads one resident in q.
 func (db *DB) findResident(ctx context.Context, q queryer, id int64) (*healthcode.Resident, error) {
-	r, err := db.scanResident(q.QueryRowContext(ctx, `SELECT `+residentColumns+` FROM residents WHERE id = $1`, id))
+	return db.residentFrom(q.QueryRowContext(ctx, residentByID, id), id)
+}
+
+// residentFrom scans the resident with this id from row (residentByID).
+func (db *DB) residentFrom(row *sql.Row, id int64) (*healthcode.Resident, error) {
+	r, err := db.scanResident(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, residentNotFound(id)
 	}
@@ -183,10 +191,7 @@ func (db *DB) findResident(ctx context.Context, q queryer, id int64) (*healthcod
 
 // FindResidentByID returns the resident with this id, decrypted.
 func (db *DB) FindResidentByID(ctx context.Context, id int64) (*healthcode.Resident, error) {
-	r, err := db.scanResident(db.readRow(ctx, `SELECT `+residentColumns+` FROM residents WHERE id = $1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		err = residentNotFound(id)
-	}
+	r, err := db.residentFrom(db.readRow(ctx, residentByID, id), id)
 	if err != nil {
 		return nil, db.wrap("find resident", err)
 	}

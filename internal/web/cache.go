@@ -13,12 +13,12 @@ import (
 )
 
 // The display cache: what showing a code reads (the session or token, and
-// the resident's signed code with the status it shows) kept in memory, so that a display costs no
-// database round trip at the morning peak (issue 7). The store's change
-// feed says what to forget, from this process at once and from others
-// within a fraction of a second; every entry also expires after
-// cacheMaxAge, which bounds how stale anything can be if the feed ever
-// misses a change, and a code at its status's ValidUntil.
+// the resident's signed code with the status it shows) kept in memory, so
+// that a display costs no database round trip at the morning peak (issue
+// 7). The store's change feed says what to forget, from this process at
+// once and from others within a fraction of a second; every entry also
+// expires after cacheMaxAge, which bounds how stale anything can be if the
+// feed ever misses a change, and a code at its status's ValidUntil.
 
 // cacheMaxAge is the longest an entry is used without reading it again, if
 // the change feed ever missed a change: the default life of a code, which
@@ -58,20 +58,14 @@ func newForgetful[K comparable, V any]() *forgetful[K, V] {
 
 // Get returns the value for k if it is there and not expired at now.
 func (f *forgetful[K, V]) Get(k K, now time.Time) (V, bool) {
-	v, _, ok := f.GetUntil(k, now)
-	return v, ok
-}
-
-// GetUntil is Get that also says until when the value may be used.
-func (f *forgetful[K, V]) GetUntil(k K, now time.Time) (V, time.Time, bool) {
 	f.mu.RLock()
 	e, ok := f.entries[k]
 	f.mu.RUnlock()
 	if !ok || !now.Before(e.until) {
 		var zero V
-		return zero, time.Time{}, false
+		return zero, false
 	}
-	return e.v, e.until, true
+	return e.v, true
 }
 
 // Last returns the value stored for k, expired or not; a forgotten value is
